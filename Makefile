@@ -1,0 +1,48 @@
+# wrapi — run `make help` for the targets.
+SHELL := /bin/bash
+MODULES := pkg cmd/wrapi functions infra integration
+GO ?= go
+export GOFLAGS ?= -buildvcs=false
+FUZZTIME ?= 10s
+
+.PHONY: help run test test-unit test-fuzz integration-test build bench lint check tidy clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
+
+run: ## run the local proxy on the embedded store (OPENAI_API_KEY from the environment)
+	@scripts/ensure-go.sh
+	cd cmd/wrapi && $(GO) run . serve $(ARGS)
+
+test: ## the whole test suite: unit tests (race detector) in every module + a short fuzz run
+	@scripts/ensure-go.sh
+	scripts/test.sh
+
+test-unit: ## unit tests only, every module
+	scripts/test.sh unit
+
+test-fuzz: ## fuzz every target for FUZZTIME (default 10s)
+	FUZZTIME=$(FUZZTIME) scripts/test.sh fuzz
+
+integration-test: ## end-to-end tests (local processes)
+	@scripts/ensure-go.sh
+	cd integration && GOWORK=off $(GO) test -count=1 ./...
+
+build: ## build the wrapi CLI into bin/
+	@scripts/ensure-go.sh
+	mkdir -p bin && cd cmd/wrapi && CGO_ENABLED=0 $(GO) build -trimpath -o ../../bin/wrapi .
+
+bench: ## benchmarks (proxy overhead vs a bare reverse proxy, parsers, metering)
+	scripts/bench.sh
+
+lint: ## go vet + staticcheck in every module
+	scripts/lint.sh
+
+check: lint test ## lint + test, then fail if the tree is dirty (generated files out of date)
+	@git diff --exit-code --stat || (echo "check: the tree changed; commit or fix the generated files" && exit 1)
+
+tidy: ## go mod tidy in every module
+	for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy) || exit 1; done
+
+clean: ## remove build output
+	rm -rf bin dist

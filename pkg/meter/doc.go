@@ -1,0 +1,25 @@
+// Package meter reads what an OpenAI call consumed from the upstream's own
+// response: JSON bodies and server-sent-event streams.
+//
+// Design. Metering sits on the proxy's hot path (every byte of every stream
+// passes through it), so it is built as three small pieces:
+//
+//   - [Scanner] splits a byte stream into server-sent events without
+//     interpreting them. Each [Event] carries its exact bytes ([Event.Raw])
+//     so the proxy forwards, drops (the injected usage chunk, see
+//     [IsUsageOnlyChunk]) or caches events byte for byte. Raw and Data
+//     point into the scanner's buffer: nothing is copied for the common
+//     single-line event.
+//   - [Stream] observes events one by one and keeps the last usage the
+//     upstream reported. It decodes JSON only for events that can carry
+//     what it needs, found by a cheap byte search for a "usage" (or, for
+//     the Responses API, "response") key with an object value; deltas,
+//     "usage":null chunks, pings and [DONE] are skipped without decoding.
+//   - [FromJSON] meters a whole non-streamed body.
+//
+// Numbers are taken only as JSON integers in int64 range; a negative,
+// fractional, oversized or inconsistent count (a sub-class larger than its
+// total) makes the whole usage object invalid, so Result.Found is never true
+// for numbers pricing could not trust. The token classes and their overlaps
+// are documented on [Usage].
+package meter
