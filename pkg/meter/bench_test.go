@@ -89,3 +89,32 @@ func BenchmarkFromJSONChat(b *testing.B) {
 		}
 	}
 }
+
+// An embeddings batch: 64 inputs of 1536 floats, about 1.2 MB of numbers
+// the walker must skip.
+func BenchmarkFromJSONEmbeddings(b *testing.B) {
+	var buf bytes.Buffer
+	buf.WriteString(`{"object":"list","data":[`)
+	for i := 0; i < 64; i++ {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		fmt.Fprintf(&buf, `{"object":"embedding","index":%d,"embedding":[`, i)
+		for j := 0; j < 1536; j++ {
+			if j > 0 {
+				buf.WriteByte(',')
+			}
+			fmt.Fprintf(&buf, "%.9f", float64((i*1536+j)%1000-500)/12345.0)
+		}
+		buf.WriteString(`]}`)
+	}
+	buf.WriteString(`],"model":"text-embedding-3-small","usage":{"prompt_tokens":5120,"total_tokens":5120}}`)
+	body := buf.Bytes()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if r, err := FromJSON("embeddings", body); err != nil || r.Usage.InputTokens != 5120 {
+			b.Fatal(r, err)
+		}
+	}
+}

@@ -11,11 +11,18 @@
 //     point into the scanner's buffer: nothing is copied for the common
 //     single-line event.
 //   - [Stream] observes events one by one and keeps the last usage the
-//     upstream reported. It decodes JSON only for events that can carry
-//     what it needs, found by a cheap byte search for a "usage" (or, for
-//     the Responses API, "response") key with an object value; deltas,
-//     "usage":null chunks, pings and [DONE] are skipped without decoding.
+//     upstream reported. It parses only events that can carry what it
+//     needs, found by a cheap byte search for a "usage" (or, for the
+//     Responses API, "response") key with an object value; deltas,
+//     "usage":null chunks, pings and [DONE] are skipped without parsing.
 //   - [FromJSON] meters a whole non-streamed body.
+//
+// Both read JSON with a small structural walker that hands over the raw
+// top-level members (model, service_tier, usage) and skips the rest
+// unvalidated: bodies can be megabytes of embeddings or output text, and
+// encoding/json would validate and decode all of it, about ten times
+// slower. Only the small usage object goes through encoding/json. Keys are
+// matched exactly ("usage", not "Usage"), unlike encoding/json.
 //
 // Numbers are taken only as JSON integers in int64 range; a negative,
 // fractional, oversized or inconsistent count (a sub-class larger than its

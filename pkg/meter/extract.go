@@ -74,7 +74,7 @@ func FromJSON(endpoint string, body []byte) (Result, error) {
 		return Result{}, fmt.Errorf("%w: %q", ErrUnknownEndpoint, endpoint)
 	}
 	var env envelope
-	if err := decodeObject(body, &env); err != nil {
+	if err := members(body, env.member); err != nil {
 		return Result{}, err
 	}
 	var res Result
@@ -82,23 +82,6 @@ func FromJSON(endpoint string, body []byte) (Result, error) {
 		return res, err
 	}
 	return res, nil
-}
-
-// decodeObject decodes a JSON object, reporting any failure as
-// ErrMalformedBody without echoing input bytes.
-func decodeObject(body []byte, v any) error {
-	body = bytes.TrimLeft(body, " \t\r\n")
-	if len(body) == 0 || body[0] != '{' {
-		return ErrMalformedBody
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
-			return fmt.Errorf("%w: syntax error at offset %d", ErrMalformedBody, syn.Offset)
-		}
-		return fmt.Errorf("%w: %s", ErrMalformedBody, describe(err))
-	}
-	return nil
 }
 
 // describe names a decoding failure without the input's bytes.
@@ -114,23 +97,42 @@ func describe(err error) string {
 }
 
 // envelope is what metering reads from a response object (or a chat
-// chunk): everything else is skipped by the decoder.
+// chunk): the raw values of its model, service_tier and usage members,
+// pointing into the body.
 type envelope struct {
-	Model       optString       `json:"model"`
-	ServiceTier optString       `json:"service_tier"`
-	Usage       json.RawMessage `json:"usage"`
+	model, tier, usage []byte
 }
 
+// maxNameLen bounds the model and tier strings kept from a response; real
+// ones are under 64 bytes.
+const maxNameLen = 256
+
+// member keeps the members metering reads. Like encoding/json, a later
+// duplicate replaces an earlier one; a model or tier that is not a string
+// (or is absurdly long) is ignored so it cannot hide the usage next to it.
+func (e *envelope) member(key, value []byte) {
+	switch string(key) {
+	case "model":
+		if isName(value) {
+			e.model = value
+		}
+	case "service_tier":
+		if isName(value) {
+			e.tier = value
+		}
+	case "usage":
+		e.usage = value
+	}
+}
+
+func isName(v []byte) bool { return len(v) >= 2 && v[0] == '"' && len(v) <= maxNameLen+2 }
+
 // apply copies the envelope's model, tier and usage into res: later
-// values replace earlier ones, absent values leave them alone.
+// values replace earlier ones, absent or empty ones leave them alone.
 func (e *envelope) apply(k kind, res *Result) error {
-	if e.Model != "" {
-		res.Model = string(e.Model)
-	}
-	if e.ServiceTier != "" {
-		res.ServiceTier = string(e.ServiceTier)
-	}
-	u, found, err := parseUsage(k, e.Usage)
+	setName(&res.Model, e.model)
+	setName(&res.ServiceTier, e.tier)
+	u, found, err := parseUsage(k, e.usage)
 	if err != nil || !found {
 		return err
 	}
@@ -138,23 +140,34 @@ func (e *envelope) apply(k kind, res *Result) error {
 	return nil
 }
 
-// maxNameLen bounds the model and tier strings kept from a response; real
-// ones are under 64 bytes.
-const maxNameLen = 256
-
-// optString takes a JSON string and ignores anything else, so a model
-// field of an unexpected type does not hide the usage next to it.
-type optString string
-
-func (s *optString) UnmarshalJSON(b []byte) error {
-	if len(b) == 0 || b[0] != '"' || len(b) > maxNameLen+2 {
-		return nil
+// setName sets *dst to the JSON string raw unless it is empty, without
+// allocating when nothing changes.
+func setName(dst *string, raw []byte) {
+	if len(raw) < 2 {
+		return
+	}
+	inner := raw[1 : len(raw)-1]
+	if plainString(inner) {
+		if len(inner) > 0 && string(inner) != *dst {
+			*dst = string(inner)
+		}
+		return
 	}
 	var v string
-	if json.Unmarshal(b, &v) == nil {
-		*s = optString(v)
+	if json.Unmarshal(raw, &v) == nil && v != "" {
+		*dst = v
 	}
-	return nil
+}
+
+// plainString reports whether a JSON string's content needs no decoding:
+// printable ASCII without escapes.
+func plainString(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x80 || c == '\\' || c == '"' {
+			return false
+		}
+	}
+	return true
 }
 
 var errNotCount = errors.New("token count is not a non-negative integer")

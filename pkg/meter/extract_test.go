@@ -62,10 +62,7 @@ func newOutcome(endpoint string, r Result, err error) outcome {
 func TestRecordedResponses(t *testing.T) {
 	for _, rec := range recorded {
 		t.Run(rec.file, func(t *testing.T) {
-			in, err := os.ReadFile(filepath.Join("testdata", rec.file))
-			if err != nil {
-				t.Fatal(err)
-			}
+			in := readTestdata(t, rec.file)
 			var got outcome
 			if strings.HasSuffix(rec.file, ".sse") {
 				got = meterStream(t, rec.endpoint, in)
@@ -76,6 +73,15 @@ func TestRecordedResponses(t *testing.T) {
 			checkGolden(t, filepath.Join("testdata", "golden", rec.file+".golden"), got)
 		})
 	}
+}
+
+func readTestdata(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func meterStream(t *testing.T, endpoint string, in []byte) outcome {

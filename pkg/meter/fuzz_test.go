@@ -2,6 +2,7 @@ package meter
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -75,8 +76,10 @@ func FuzzScanner(f *testing.F) {
 	}
 	files, _ := filepath.Glob("testdata/*.sse")
 	for i, name := range files {
+		// Short seeds keep the fuzzer's minimization fast; a few events
+		// cover the same code as a whole stream.
 		if b, err := os.ReadFile(name); err == nil {
-			f.Add(b, uint8(i*7+1), uint16(i*100))
+			f.Add(b[:min(len(b), 1024)], uint8(i*7+1), uint16(i*100))
 		}
 	}
 	f.Fuzz(func(t *testing.T, in []byte, step uint8, max uint16) {
@@ -174,6 +177,10 @@ func FuzzFromJSON(f *testing.F) {
 		`{"usage":{"prompt_tokens":-1,"completion_tokens":2}}`,
 		`{"usage":{"prompt_tokens":99999999999999999999,"completion_tokens":2}}`,
 		`{"model":"\ud800","usage":null}`,
+		`{"model":"a","model":5,"service_tier":"x","usage":{"prompt_tokens":3,"completion_tokens":1},"usage":null}`,
+		`{"x":{"usage":{"prompt_tokens":1}},"s":"\"usage\":{","model":"gpt-4o","usage":{"input_tokens":2,"output_tokens":2,"input_tokens_details":{"image_tokens":1}}}`,
+		`{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":1,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":1}}}`,
+		`{"usage":{"input_tokens":5,"output_tokens":5,"output_tokens_details":{"image_tokens":4,"reasoning_tokens":null}}}`,
 	} {
 		f.Add(uint8(3), []byte(s))
 	}
@@ -185,9 +192,19 @@ func FuzzFromJSON(f *testing.F) {
 				t.Fatal("moderations metered")
 			}
 		}
+		// On valid JSON, members agrees with encoding/json, except where
+		// encoding/json is looser: keys matched case-insensitively or
+		// written with escapes.
+		e := endpoints[int(which)%len(endpoints)]
+		if json.Valid(body) && !bytes.Contains(body, []byte(`\u`)) && !foldedKeys(body) {
+			got, err := FromJSON(e, body)
+			want, werr := refFromJSON(e, body)
+			if bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) && (got != want || (err == nil) != (werr == nil)) {
+				t.Fatalf("FromJSON %+v, %v; encoding/json %+v, %v", got, err, want, werr)
+			}
+		}
 		// The stream path must agree with the JSON path on a chunk that
 		// carries usage.
-		e := endpoints[int(which)%len(endpoints)]
 		if e != "responses" && hasKey(body, keyUsage, '{') {
 			want, err := FromJSON(e, body)
 			got := observeAll(e, Event{Data: body})
@@ -196,6 +213,22 @@ func FuzzFromJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// foldedKeys reports whether body spells a metered key in another case,
+// which encoding/json would match.
+func foldedKeys(body []byte) bool {
+	lower := bytes.ToLower(body)
+	for _, k := range []string{`"model"`, `"service_tier"`, `"usage"`, `"prompt_tokens`, `"completion_tokens`,
+		`"input_tokens`, `"output_tokens`, `"cached_tokens"`, `"audio_tokens"`, `"reasoning_tokens"`, `"image_tokens"`} {
+		if bytes.Count(lower, []byte(k)) != bytes.Count(body, []byte(k)) {
+			return true
+		}
+	}
+	// encoding/json also folds the Kelvin sign and long s into k and s.
+	return bytes.Contains(body, []byte("\u212a")) || bytes.Contains(body, []byte("\u017f")) ||
+		bytes.Contains(body, []byte("\u212A")) || bytes.Contains(body, []byte("\u017F")) ||
+		bytes.Contains(body, []byte("K")) || bytes.Contains(body, []byte("ſ"))
 }
 
 func FuzzStreamObserve(f *testing.F) {

@@ -86,6 +86,14 @@ func NewScanner(r io.Reader) *Scanner {
 	return &Scanner{r: r, max: DefaultMaxEventSize}
 }
 
+// Reset makes s read r from the start, keeping its buffer and settings, so
+// a pool of Scanners spares each stream the allocations.
+func (s *Scanner) Reset(r io.Reader) {
+	s.r, s.err, s.tooLarge, s.started = r, nil, false, false
+	s.start, s.pos, s.scanned, s.end = 0, 0, 0, 0
+	s.hasName, s.dataLines = false, 0
+}
+
 // SetMaxEventSize sets the largest event (Raw length) Next accepts; larger
 // events fail with [ErrEventTooLarge]. Call it before the first Next.
 // n < 1 is ignored.

@@ -347,6 +347,26 @@ func TestScannerDoesNotCopySingleLineData(t *testing.T) {
 	}
 }
 
+func TestScannerReset(t *testing.T) {
+	s := NewScanner(strings.NewReader("event: a\ndata: x\ndata: y\n\ndata: partial"))
+	s.SetMaxEventSize(64)
+	if _, err := s.Next(); err != nil {
+		t.Fatal(err)
+	}
+	s.Reset(strings.NewReader("data: z\n\n"))
+	e, err := s.Next()
+	if err != nil || toEv(e) != (ev{"", "z", "data: z\n\n"}) {
+		t.Fatalf("after Reset: %q, %v", toEv(e), err)
+	}
+	if _, err := s.Next(); err != io.EOF {
+		t.Fatalf("after Reset: %v, want EOF", err)
+	}
+	if s.max != 64 {
+		t.Fatal("Reset lost the size limit")
+	}
+}
+
+// Once warm (buffer grown, names interned), scanning allocates nothing.
 func TestScannerAllocations(t *testing.T) {
 	in, err := os.ReadFile("testdata/responses_stream.sse")
 	if err != nil {
@@ -364,7 +384,7 @@ func TestScannerAllocations(t *testing.T) {
 	drain() // warm up: buffer and interned names
 	allocs := testing.AllocsPerRun(20, func() {
 		r.Reset(in)
-		s.r, s.err, s.start, s.pos, s.scanned, s.end, s.started = r, nil, 0, 0, 0, 0, false
+		s.Reset(r)
 		drain()
 	})
 	if allocs > 0 {

@@ -49,10 +49,10 @@ type call struct {
 // the budget forces a clamp; below it the request is refused instead.
 const minOutputTokens = 16
 
-// inputOverheadTokens covers per-request framing tokens that have no bytes
+// InputOverheadTokens covers per-request framing tokens that have no bytes
 // in the body (reply priming); per-message overhead is covered by the JSON
 // keys' own bytes.
-const inputOverheadTokens = 16
+const InputOverheadTokens = 16
 
 func (h *Handler) serveMetered(w http.ResponseWriter, r *http.Request, rt Route, id string, p identity.Principal, project string) {
 	now := h.cfg.Now()
@@ -111,6 +111,10 @@ func (h *Handler) serveMetered(w http.ResponseWriter, r *http.Request, rt Route,
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.UpstreamTimeout)
 	defer cancel()
 	ctx = context.WithValue(ctx, callKey{}, c)
+	// Counted from here, not from finish: a client can hold the whole
+	// response before the proxy has closed the upstream body, and Wait
+	// must still see this call.
+	h.wg.Add(1)
 	defer func() {
 		// ReverseProxy panics with http.ErrAbortHandler when the copy to
 		// the client fails; the body's Close has run by then, but make
@@ -121,6 +125,9 @@ func (h *Handler) serveMetered(w http.ResponseWriter, r *http.Request, rt Route,
 		}
 	}()
 	h.rp.ServeHTTP(w, r.WithContext(ctx))
+	// ReverseProxy has either called the error handler or closed the body
+	// by now; both finish the call. This is only a safety net.
+	c.finish(outcome{status: http.StatusBadGateway, errCode: "no_response"})
 	if h.cfg.SyncFinish {
 		h.Wait()
 	}
@@ -172,7 +179,7 @@ func (c *call) reserve(ctx context.Context, body *[]byte) *apierror.Error {
 			"an admin can set one with: wrapi limits set --project %s --usd 10 --period month", c.rec.Project, h.cfg.Stage, c.rec.Project))
 	}
 	tier := p.ServiceTier
-	input := p.InputBytes + inputOverheadTokens
+	input := p.InputBytes + InputOverheadTokens
 	if m.ContextWindow > 0 && (p.UnboundedInputs > 0 || input > m.ContextWindow) {
 		input = m.ContextWindow
 	}
@@ -300,7 +307,6 @@ func (c *call) transportFailed(e *apierror.Error) {
 // Unless SyncFinish is set it runs in the background.
 func (c *call) finish(o outcome) {
 	c.once.Do(func() {
-		c.h.wg.Add(1)
 		run := func() {
 			defer c.h.wg.Done()
 			c.settle(o)

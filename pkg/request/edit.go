@@ -74,7 +74,8 @@ func SetTopLevel(body []byte, key string, value []byte) ([]byte, error) {
 	defer putScanner(s)
 	// The value lands one level down, so it may nest one level less.
 	if err := s.scan(value, MaxDepth-1, false); err != nil {
-		return nil, fmt.Errorf("request: SetTopLevel %q: the value is not valid JSON: %w", key, err)
+		// Not wrapped: this is the caller's bug, not a client error to show.
+		return nil, fmt.Errorf("request: SetTopLevel %q: the value is not valid JSON: %v", key, err.Message)
 	}
 	if err := s.scan(body, MaxDepth, true); err != nil {
 		return nil, err

@@ -45,13 +45,13 @@ func (k Kind) String() string {
 }
 
 // Error is a refused request body. Param and Message are safe to show the
-// client: they name at most the offending key (truncated to
-// maxEchoedKeyBytes) and a byte offset, never a value from the body.
+// client: they name at most the offending key (truncated to 64 bytes) and a
+// byte offset, never a value from the body.
 type Error struct {
 	Kind Kind
 	// Param is the offending field ("max_tokens",
 	// "stream_options.include_usage") or, for KindDuplicateKey, the repeated
-	// key as the client wrote it. Empty when no field is to blame.
+	// key (unescaped). Empty when no field is to blame.
 	Param   string
 	Message string
 }

@@ -27,7 +27,7 @@
 // few tokens a chat template adds per message (role markers) are fewer than
 // the bytes of the JSON that declares the message
 // ({"role":"user","content":""} is 28 bytes), and tool schemas render to text
-// shorter than their JSON. What the body does not bound is counted in
+// shorter than their JSON (observed, not a guarantee OpenAI documents). What the body does not bound is counted in
 // Parsed.UnboundedInputs instead, and the base64 payloads of those items
 // (data URLs, input_audio data, file_data) are left out of InputBytes since
 // they never become text tokens: images, audio, files, stored items
@@ -109,7 +109,7 @@ func Parse(endpoint string, body []byte) (*Parsed, error) {
 	switch endpoint {
 	case EndpointChat, EndpointCompletions, EndpointEmbeddings, EndpointResponses, EndpointModerations:
 	default:
-		return nil, &Error{Kind: KindUnsupportedEndpoint, Message: "request: no parser for endpoint " + echoKey([]byte(endpoint))}
+		return nil, &Error{Kind: KindUnsupportedEndpoint, Message: "no parser for endpoint " + echoKey([]byte(endpoint))}
 	}
 	s := getScanner()
 	defer putScanner(s)

@@ -44,7 +44,7 @@ func TestParseEndpoints(t *testing.T) {
 		{
 			name: "chat with images, audio, files and an audio reference", endpoint: EndpointChat, file: "chat_images.json",
 			// http image, data image, input_audio, file_data, file_id, assistant audio id
-			want: Parsed{Model: "gpt-4o-mini", MaxOutputTokens: 300, HasMaxOutput: true, Choices: 1, UnboundedInputs: 6},
+			want:     Parsed{Model: "gpt-4o-mini", MaxOutputTokens: 300, HasMaxOutput: true, Choices: 1, UnboundedInputs: 6},
 			payloads: []string{pngDataURL, wavBase64, pdfDataURL},
 		},
 		{

@@ -345,6 +345,13 @@ func appendFold(dst, key []byte) []byte {
 func scanString(b []byte, i int) (end int, esc bool, err *Error) {
 	high := false
 	for j := i + 1; j < len(b); {
+		// Most string bytes are plain ASCII: skip them in a tight loop.
+		for j < len(b) && plain[b[j]] {
+			j++
+		}
+		if j >= len(b) {
+			break
+		}
 		switch c := b[j]; {
 		case c == '"':
 			if high && !utf8.Valid(b[i+1:j]) {
@@ -378,6 +385,15 @@ func scanString(b []byte, i int) (end int, esc bool, err *Error) {
 	}
 	return 0, false, malformed(len(b), "unterminated string")
 }
+
+// plain marks the bytes a string holds as they are: printable ASCII other
+// than the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // scanNumber returns the index just past the number at i, or -1.
 func scanNumber(b []byte, i int) int {
