@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,7 +93,7 @@ func meterStream(t *testing.T, endpoint string, in []byte) outcome {
 	for {
 		e, err := s.Next()
 		if err != nil {
-			if err.Error() != "EOF" {
+			if err != io.EOF {
 				t.Fatal(err)
 			}
 			break

@@ -1,5 +1,3 @@
-// Package meter reads what an OpenAI call consumed from the upstream's own
-// response: JSON bodies and server-sent-event streams.
 package meter
 
 // Usage is what one request consumed, by token class, as OpenAI reports it.
