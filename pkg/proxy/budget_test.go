@@ -330,7 +330,7 @@ func TestBudgetClampsUnboundedOutput(t *testing.T) {
 	// tokens (≈ $0.0098); the limit affords far fewer.
 	body := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Write a long story."}]}`)
 	in := int64(len(body)) + proxy.InputOverheadTokens
-	b.up.prompt.Store(in) // the worst case wrapi reserved for
+	b.up.prompt.Store(in)                 // the worst case wrapi reserved for
 	limitAmt := money.MustParse("0.0006") // 600,000 nano-USD
 	setLimitScope(t, b.st, budget.Scope{Stage: "test", Project: "N/A"}, budget.Month, limitAmt.String())
 	// Prices in nano-USD per 1M tokens: input 150,000,000, output

@@ -265,7 +265,32 @@ type outcome struct {
 	status   int
 	result   meter.Result
 	errCode  string
-	complete bool // the whole response was read
+	complete bool  // the whole response was read
+	events   int64 // SSE events received
+	bytes    int64 // body bytes received
+}
+
+// Estimation rules for responses that never reported usage: English text
+// averages about four bytes per token, and OpenAI streams about one token
+// per delta event.
+const (
+	bytesPerTokenEstimate = 4
+)
+
+// estimate guesses the usage of a call whose upstream never reported it:
+// the prompt at four bytes a token, the output at one token per streamed
+// event (or four bytes a token of a JSON body). Records carry
+// Estimated=true.
+func (c *call) estimate(o outcome) meter.Usage {
+	in := (c.parsed.InputBytes + bytesPerTokenEstimate - 1) / bytesPerTokenEstimate
+	out := o.events
+	if !c.parsed.Stream {
+		out = (o.bytes + bytesPerTokenEstimate - 1) / bytesPerTokenEstimate
+	}
+	if outputField(c.route.Endpoint) == "" {
+		out = 0
+	}
+	return meter.Usage{InputTokens: in, OutputTokens: out}
 }
 
 // wrapResponse installs the metering body on a successful upstream
@@ -279,9 +304,6 @@ func (c *call) wrapResponse(resp *http.Response) error {
 			c.finish(outcome{status: resp.StatusCode, errCode: fmt.Sprintf("upstream_%d", resp.StatusCode)})
 		}}
 		return nil
-	}
-	if c.remaining != budget.Unlimited {
-		resp.Header.Set(HeaderRemaining, c.remaining.String())
 	}
 	if isSSE(resp.Header.Get("Content-Type")) {
 		resp.Body = newSSEBody(c, resp.Body, c.parsed.Stream && !c.parsed.IncludeUsage)
@@ -352,9 +374,14 @@ func (c *call) settle(o outcome) {
 		cost = 0
 	default:
 		// The upstream never reported usage (stream cut, drain timed
-		// out): bill the worst case we reserved, and say it is an
-		// estimate. Never under-bills, and the budget stays exact.
-		cost, rec.Estimated = c.bound, true
+		// out): estimate it and say so. The estimate never exceeds the
+		// reservation, so the budget invariant holds.
+		rec.Usage, rec.Estimated = c.estimate(o), true
+		est, err := c.model.Cost(rec.Usage, o.result.ServiceTier)
+		if err != nil || est > c.bound {
+			est = c.bound
+		}
+		cost = est
 	}
 	rec.Cost = cost
 	if cost > c.bound && c.reserved {
@@ -401,6 +428,7 @@ const maxJSONBuffer = 64 << 20
 type jsonBody struct {
 	c    *call
 	up   io.ReadCloser
+	n    int64
 	buf  bytes.Buffer
 	over bool
 	eof  bool
@@ -412,6 +440,7 @@ func newJSONBody(c *call, up io.ReadCloser) *jsonBody { return &jsonBody{c: c, u
 
 func (b *jsonBody) Read(p []byte) (int, error) {
 	n, err := b.up.Read(p)
+	b.n += int64(n)
 	if n > 0 && !b.over {
 		if b.buf.Len()+n > maxJSONBuffer {
 			b.over = true
@@ -435,7 +464,7 @@ func (b *jsonBody) Close() error {
 			_, _ = io.Copy(io.Discard, io.LimitReader(&timedReader{r: b, deadline: time.Now().Add(drainTimeout)}, maxJSONBuffer))
 		}
 		b.up.Close()
-		o := outcome{status: http.StatusOK, complete: b.eof}
+		o := outcome{status: http.StatusOK, complete: b.eof, bytes: b.n}
 		if !b.eof {
 			o.errCode = "upstream_cut"
 		}
@@ -470,6 +499,7 @@ type sseBody struct {
 	sc        *meter.Scanner
 	m         *meter.Stream
 	dropUsage bool
+	events    int64
 	pending   []byte
 	eof       bool
 	err       error
@@ -497,6 +527,7 @@ func (b *sseBody) Read(p []byte) (int, error) {
 			}
 			continue
 		}
+		b.events++
 		b.m.Observe(ev)
 		if b.dropUsage && meter.IsUsageOnlyChunk(ev) {
 			continue
@@ -520,6 +551,7 @@ func (b *sseBody) Close() error {
 					b.eof = err == io.EOF
 					break
 				}
+				b.events++
 				b.m.Observe(ev)
 				if b.m.Result().Found {
 					break
@@ -527,7 +559,7 @@ func (b *sseBody) Close() error {
 			}
 		}
 		b.up.Close()
-		o := outcome{status: http.StatusOK, result: b.m.Result(), complete: b.eof}
+		o := outcome{status: http.StatusOK, result: b.m.Result(), complete: b.eof, events: b.events}
 		if !b.eof && !o.result.Found {
 			o.errCode = "upstream_cut"
 		}

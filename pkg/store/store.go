@@ -25,7 +25,8 @@ var ErrNotFound = errors.New("store: not found")
 var ErrConflict = errors.New("store: already exists")
 
 // Record is one request as billed. Written once per request, keyed by ID;
-// writing the same ID again replaces it (retries are idempotent).
+// writing the same ID again changes nothing (the first write wins, so
+// retries are idempotent and aggregates never count a request twice).
 type Record struct {
 	ID             string        `json:"id"`
 	Time           time.Time     `json:"time"`

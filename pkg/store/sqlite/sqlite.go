@@ -158,7 +158,7 @@ func b2i(b bool) int {
 // Record implements store.Usage.
 func (s *Store) Record(ctx context.Context, r store.Record) error {
 	u := r.Usage
-	_, err := s.w.ExecContext(ctx, `INSERT OR REPLACE INTO records VALUES
+	_, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO records VALUES
 	 (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, r.Time.UnixNano(), r.Time.UTC().Format("2006-01-02"),
 		r.Stage, r.Project, r.User, r.KeyID, r.Endpoint, r.ModelRequested, r.ModelServed,

@@ -277,3 +277,34 @@ func runReap(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	})
 }
+
+func runReservations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("reservations", stderr)
+	sp := storeFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return withService(ctx, *sp, "local", "UTC", func(s *admin.Service) error {
+		rs, err := s.Reservations(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if rs == nil {
+				rs = []store.Reservation{}
+			}
+			return writeJSON(stdout, rs)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "REQUEST\tUSD\tCREATED\tEXPIRES\tCOUNTERS")
+		for _, r := range rs {
+			var cs []string
+			for _, k := range r.Keys {
+				cs = append(cs, k.String())
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Amount, r.Created.Format(time.RFC3339), r.Expires.Format(time.RFC3339), strings.Join(cs, ", "))
+		}
+		return tw.Flush()
+	})
+}

@@ -23,6 +23,7 @@ Usage:
   wrapi usage    [--by project,user,model,day] [--since D] [--until D] [--json]
   wrapi limits   set|list|delete [flags] manage budget limits
   wrapi keys     create|list|revoke      manage virtual keys (sk-wrapi-…)
+  wrapi reservations [--json]            list budget reservations held by requests in flight
   wrapi reap                             release expired budget reservations
   wrapi version
 
@@ -54,6 +55,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runKeys(ctx, args[1:], stdout, stderr)
 	case "reap":
 		err = runReap(ctx, args[1:], stdout, stderr)
+	case "reservations":
+		err = runReservations(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "wrapi", Version)
 	case "help", "-h", "--help":
