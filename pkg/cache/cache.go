@@ -77,10 +77,10 @@ type Cache struct {
 // memoEntry is one scope's generations, shared by concurrent readers: the
 // first fetches them, the others wait on done.
 type memoEntry struct {
-	done            chan struct{}
-	global, scoped  int64
-	err             error
-	expires         time.Time
+	done           chan struct{}
+	global, scoped int64
+	err            error
+	expires        time.Time
 }
 
 // New returns a Cache over b.
