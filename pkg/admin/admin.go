@@ -5,6 +5,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,8 @@ type Service struct {
 	Stage    string
 	Location *time.Location // calendar periods (default UTC)
 	Now      func() time.Time
+	// Cache, when set, is flushed by the cache.flush command.
+	Cache CacheFlusher
 }
 
 func (s *Service) now() time.Time {
@@ -218,3 +221,5 @@ func (s *Service) Reservations(ctx context.Context) ([]store.Reservation, error)
 func (s *Service) Reap(ctx context.Context) (int, error) {
 	return s.Store.ReleaseExpired(ctx, s.now())
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
