@@ -38,6 +38,10 @@ type call struct {
 	rec    store.Record
 	start  time.Time
 
+	cacheKey   string // "" when this call is not cached
+	cacheScope string
+	clamped    bool // wrapi set the output bound: never cache the reply
+
 	reserved  bool        // a reservation is held in the store
 	bound     money.Nanos // worst-case cost
 	remaining money.Nanos // tightest remaining after reservation, or budget.Unlimited
@@ -86,7 +90,19 @@ func (h *Handler) serveMetered(w http.ResponseWriter, r *http.Request, rt Route,
 	}
 	c.model = model
 
-	if e := c.reserve(r.Context(), &body); e != nil {
+	// The cache lookup runs alongside the reservation: the first byte
+	// waits on one store round trip, not two.
+	lookup := c.startLookup(w, r, body)
+	e := c.reserve(r.Context(), &body)
+	if hit := lookup(); hit != nil {
+		// A hit costs nothing, so it is served even when the budget is
+		// exhausted; a reservation made meanwhile is returned.
+		if e == nil || *e.Code == "budget_exceeded" {
+			c.serveHit(w, hit)
+			return
+		}
+	}
+	if e != nil {
 		c.rec.Status, c.rec.ErrorCode = e.Status, *e.Code
 		if e.Status != http.StatusServiceUnavailable {
 			h.writeRecord(c.rec)
@@ -208,6 +224,7 @@ func (c *call) reserve(ctx context.Context, body *[]byte) *apierror.Error {
 					return apierror.BudgetExceeded("budget exceeded: the remaining budget does not afford a useful response")
 				}
 				perChoice = afford
+				c.clamped = true
 				nb, err := request.SetTopLevel(*body, field, []byte(strconv.FormatInt(perChoice, 10)))
 				if err != nil {
 					return apierror.Internal()
@@ -268,6 +285,11 @@ type outcome struct {
 	complete bool  // the whole response was read
 	events   int64 // SSE events received
 	bytes    int64 // body bytes received
+	// What the cache stores of a complete reply: the JSON body, or the
+	// raw events of a stream (nil when not collected).
+	contentType string
+	body        []byte
+	raw         [][]byte
 }
 
 // Estimation rules for responses that never reported usage: English text
@@ -305,11 +327,17 @@ func (c *call) wrapResponse(resp *http.Response) error {
 		}}
 		return nil
 	}
-	if isSSE(resp.Header.Get("Content-Type")) {
-		resp.Body = newSSEBody(c, resp.Body, c.parsed.Stream && !c.parsed.IncludeUsage)
+	ct := resp.Header.Get("Content-Type")
+	if isSSE(ct) {
+		sb := newSSEBody(c, resp.Body, c.parsed.Stream && !c.parsed.IncludeUsage)
+		sb.collect = c.cacheKey != ""
+		sb.contentType = ct
+		resp.Body = sb
 		resp.Header.Del("Content-Length")
 	} else {
-		resp.Body = newJSONBody(c, resp.Body)
+		jb := newJSONBody(c, resp.Body)
+		jb.contentType = ct
+		resp.Body = jb
 	}
 	return nil
 }
@@ -394,6 +422,9 @@ func (c *call) settle(o outcome) {
 		}
 	}
 	h.writeRecord(rec)
+	if !rec.Estimated {
+		c.store(o, cost)
+	}
 }
 
 func (h *Handler) writeRecord(rec store.Record) {
@@ -426,14 +457,15 @@ const maxJSONBuffer = 64 << 20
 
 // jsonBody passes a JSON body through and meters it at the end.
 type jsonBody struct {
-	c    *call
-	up   io.ReadCloser
-	n    int64
-	buf  bytes.Buffer
-	over bool
-	eof  bool
-	err  error
-	once sync.Once
+	c           *call
+	up          io.ReadCloser
+	contentType string
+	n           int64
+	buf         bytes.Buffer
+	over        bool
+	eof         bool
+	err         error
+	once        sync.Once
 }
 
 func newJSONBody(c *call, up io.ReadCloser) *jsonBody { return &jsonBody{c: c, up: up} }
@@ -472,6 +504,9 @@ func (b *jsonBody) Close() error {
 			if res, err := meter.FromJSON(b.c.route.Endpoint, b.buf.Bytes()); err == nil {
 				o.result = res
 			}
+			if b.c.cacheKey != "" {
+				o.contentType, o.body = b.contentType, b.buf.Bytes()
+			}
 		}
 		b.c.finish(o)
 	})
@@ -501,9 +536,15 @@ type sseBody struct {
 	dropUsage bool
 	events    int64
 	pending   []byte
-	eof       bool
-	err       error
-	once      sync.Once
+	// collect keeps a copy of every event for the cache, up to
+	// maxCachedBytes.
+	collect     bool
+	contentType string
+	kept        [][]byte
+	keptBytes   int
+	eof         bool
+	err         error
+	once        sync.Once
 }
 
 func newSSEBody(c *call, up io.ReadCloser, dropUsage bool) *sseBody {
@@ -529,6 +570,7 @@ func (b *sseBody) Read(p []byte) (int, error) {
 		}
 		b.events++
 		b.m.Observe(ev)
+		b.keep(ev)
 		if b.dropUsage && meter.IsUsageOnlyChunk(ev) {
 			continue
 		}
@@ -553,6 +595,7 @@ func (b *sseBody) Close() error {
 				}
 				b.events++
 				b.m.Observe(ev)
+				b.keep(ev)
 				if b.m.Result().Found {
 					break
 				}
@@ -560,10 +603,26 @@ func (b *sseBody) Close() error {
 		}
 		b.up.Close()
 		o := outcome{status: http.StatusOK, result: b.m.Result(), complete: b.eof, events: b.events}
+		if b.collect {
+			o.contentType, o.raw = b.contentType, b.kept
+		}
 		if !b.eof && !o.result.Found {
 			o.errCode = "upstream_cut"
 		}
 		b.c.finish(o)
 	})
 	return nil
+}
+
+// keep copies ev for the cache (the scanner reuses its buffer).
+func (b *sseBody) keep(ev meter.Event) {
+	if !b.collect {
+		return
+	}
+	b.keptBytes += len(ev.Raw)
+	if b.keptBytes > maxCachedBytes {
+		b.collect, b.kept = false, nil
+		return
+	}
+	b.kept = append(b.kept, bytes.Clone(ev.Raw))
 }

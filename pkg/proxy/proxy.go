@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/wrapi-dev/wrapi/pkg/apierror"
+	"github.com/wrapi-dev/wrapi/pkg/cache"
 	"github.com/wrapi-dev/wrapi/pkg/identity"
 	"github.com/wrapi-dev/wrapi/pkg/pricing"
 	"github.com/wrapi-dev/wrapi/pkg/store"
@@ -68,6 +69,16 @@ type Config struct {
 	// runs after the response, off the client's critical path; Wait
 	// blocks until it is done.
 	SyncFinish bool
+	// Cache answers repeated requests; nil disables caching.
+	Cache *cache.Cache
+	// CacheDefault caches requests that do not say (openai-proxy-caching
+	// header); a request can always opt in or out.
+	CacheDefault bool
+	// CacheTTL is how long an entry lives (default 24 h).
+	CacheTTL time.Duration
+	// CacheScope is who shares entries: "project" (default), "user" or
+	// "stage".
+	CacheScope string
 	// Transport is the upstream transport (default: a tuned clone of
 	// http.DefaultTransport).
 	Transport http.RoundTripper
@@ -104,6 +115,13 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Stage == "" {
 		errs = append(errs, errors.New("proxy: a stage name is required"))
 	}
+	switch cfg.CacheScope {
+	case "":
+		cfg.CacheScope = "project"
+	case "project", "user", "stage":
+	default:
+		errs = append(errs, fmt.Errorf("proxy: cache scope %q must be project, user or stage", cfg.CacheScope))
+	}
 	allowed := map[string]bool{}
 	for _, g := range cfg.AllowUnmetered {
 		if !isUnmeteredGroup(g) {
@@ -128,6 +146,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.ReservationTTL <= 0 {
 		cfg.ReservationTTL = cfg.UpstreamTimeout + 5*time.Minute
+	}
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = 24 * time.Hour
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -172,6 +193,7 @@ const (
 	HeaderStaging   = "openai-proxy-staging"
 	HeaderRequestID = "x-wrapi-request-id"
 	HeaderRemaining = "x-wrapi-budget-remaining"
+	HeaderCache     = "x-wrapi-cache"
 	// DefaultProject is the project of requests that name none, as in
 	// openai-wrapi.
 	DefaultProject = "N/A"
