@@ -126,7 +126,42 @@ func setupBare(tb testing.TB, up *openaitest.Server) benchTarget {
 // a file, bookkeeping after the response. With limit set, a generous
 // monthly project limit covers every call, so each one reserves its worst
 // case and settles to the cassette's cost.
-func setupWrapi(limit bool) benchSetup {
+func setupWrapi(limit bool) benchSetup { return setupWrapiWhatIf(whatIf{limit: limit}) }
+
+// whatIf switches off one cost of the store to measure what it adds
+// (BenchmarkWhatIf); the zero value is the real configuration.
+type whatIf struct {
+	limit bool // a project limit covers every call
+	// cachedLimits answers ListLimits from memory, as a limits cache
+	// refreshed in the background would.
+	cachedLimits bool
+	// noRecord drops the per-call record write (no durable record: not
+	// an option for wrapi, only a measure of its cost).
+	noRecord bool
+}
+
+// whatIfStore is the SQLite store with the costs a whatIf switches off.
+type whatIfStore struct {
+	*sqlite.Store
+	w      whatIf
+	limits []budget.Limit
+}
+
+func (s *whatIfStore) ListLimits(ctx context.Context) ([]budget.Limit, error) {
+	if s.w.cachedLimits {
+		return s.limits, nil
+	}
+	return s.Store.ListLimits(ctx)
+}
+
+func (s *whatIfStore) Record(ctx context.Context, r store.Record) error {
+	if s.w.noRecord {
+		return nil
+	}
+	return s.Store.Record(ctx, r)
+}
+
+func setupWrapiWhatIf(w whatIf) benchSetup {
 	return func(tb testing.TB, up *openaitest.Server) benchTarget {
 		ctx := context.Background()
 		st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "wrapi.db"))
@@ -134,7 +169,7 @@ func setupWrapi(limit bool) benchSetup {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(func() { st.Close() })
-		if limit {
+		if w.limit {
 			l, err := budget.NewLimit(budget.Scope{Stage: benchStage, Project: benchProject}, budget.Month, money.MustParse("1000000"))
 			if err != nil {
 				tb.Fatal(err)
@@ -143,12 +178,20 @@ func setupWrapi(limit bool) benchSetup {
 				tb.Fatal(err)
 			}
 		}
+		var ps store.Store = st
+		if w.cachedLimits || w.noRecord {
+			ls, err := st.ListLimits(ctx)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			ps = &whatIfStore{Store: st, w: w, limits: ls}
+		}
 		u, err := url.Parse(up.URL)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		h, err := proxy.New(proxy.Config{
-			Stage: benchStage, Upstream: u, APIKey: upstreamKey, Store: st,
+			Stage: benchStage, Upstream: u, APIKey: upstreamKey, Store: ps,
 			Auth: identity.None{User: "bench"},
 		})
 		if err != nil {
@@ -162,7 +205,9 @@ func setupWrapi(limit bool) benchSetup {
 			auth: "Bearer client-key-never-forwarded",
 			wait: h.Wait,
 			verify: func(tb testing.TB, n int, cost money.Nanos) {
-				verifyBookkeeping(tb, st, n, cost, limit)
+				if !w.noRecord {
+					verifyBookkeeping(tb, st, n, cost, w.limit)
+				}
 			},
 		}
 	}
@@ -368,6 +413,23 @@ func BenchmarkDirectStream(b *testing.B)           { benchBoth(b, "chat-stream",
 func BenchmarkBareReverseProxyStream(b *testing.B) { benchBoth(b, "chat-stream", setupBare) }
 func BenchmarkWrapiStream(b *testing.B)            { benchBoth(b, "chat-stream", setupWrapi(false)) }
 
+// BenchmarkWhatIf prices the parts of wrapi's store work by switching
+// each off (see whatIf). Diagnostic only: scripts/bench.sh runs it when
+// BENCH_WHATIF=1; BENCHMARKS.md reads its figures.
+func BenchmarkWhatIf(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		w    whatIf
+	}{
+		{"CachedLimits", whatIf{cachedLimits: true}},
+		{"NoRecord", whatIf{noRecord: true}},
+		{"NoStore", whatIf{cachedLimits: true, noRecord: true}},
+		{"LimitCachedLimits", whatIf{limit: true, cachedLimits: true}},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchBoth(b, "chat", setupWrapiWhatIf(tc.w)) })
+	}
+}
+
 // TestBenchTargets keeps the benchmark harness honest under `go test
 // -race`: every target returns the cassette byte for byte, and wrapi's
 // targets leave one record per call and settle every reservation to the
@@ -384,6 +446,8 @@ func TestBenchTargets(t *testing.T) {
 		{"wrapi with limit", "chat", setupWrapi(true)},
 		{"wrapi stream", "chat-stream", setupWrapi(false)},
 		{"wrapi stream with limit", "chat-stream", setupWrapi(true)},
+		{"what-if cached limits, with limit", "chat", setupWrapiWhatIf(whatIf{limit: true, cachedLimits: true})},
+		{"what-if no store", "chat", setupWrapiWhatIf(whatIf{cachedLimits: true, noRecord: true})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bc := newBenchClient(t, tc.cassette, tc.setup)

@@ -1,6 +1,7 @@
 package cachetest
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -78,10 +79,11 @@ func StreamEntry(key, scope string, n int) *cache.Entry {
 // (every byte value, as a binary audio response could hold).
 func RandomEntry(key, scope string, size int, seed uint64) *cache.Entry {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	body := make([]byte, size)
-	for i := range body {
-		body[i] = byte(r.Uint32())
+	body := make([]byte, size+8)
+	for i := 0; i < size; i += 8 {
+		binary.LittleEndian.PutUint64(body[i:], r.Uint64())
 	}
+	body = body[:size:size]
 	return &cache.Entry{
 		Key: key, Scope: scope, Status: 200, ContentType: "application/octet-stream",
 		Body: body, Usage: meter.Usage{InputTokens: int64(size)}, Cost: money.Nanos(size), Created: created,

@@ -13,6 +13,7 @@
 package lru
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -134,7 +135,7 @@ func (l *LRU) Get(_ context.Context, key string) ([]byte, error) {
 	}
 	v := it.val
 	l.mu.Unlock()
-	return append([]byte(nil), v...), nil
+	return bytes.Clone(v), nil
 }
 
 // GetMulti implements [cache.MultiGetter].
@@ -149,7 +150,7 @@ func (l *LRU) GetMulti(_ context.Context, keys []string) (map[string][]byte, err
 	}
 	l.mu.Unlock()
 	for k, v := range found {
-		found[k] = append([]byte(nil), v...)
+		found[k] = bytes.Clone(v)
 	}
 	return found, nil
 }

@@ -88,11 +88,11 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func printReport(w io.Writer, rep admin.Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := append([]string{}, rep.By...)
-	head = append(head, "requests", "errors", "cache_hits", "input_tok", "cached_tok", "output_tok", "reasoning_tok", "cost_usd", "saved_usd")
+	head = append(head, "requests", "errors", "cache_hits", "hit_rate", "input_tok", "cached_tok", "output_tok", "reasoning_tok", "cost_usd", "saved_usd")
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	row := func(keys []string, r store.UsageRow) {
 		cells := append(keys, strconv.FormatInt(r.Requests, 10), strconv.FormatInt(r.Errors, 10),
-			strconv.FormatInt(r.CacheHits, 10), strconv.FormatInt(r.Usage.InputTokens, 10),
+			strconv.FormatInt(r.CacheHits, 10), hitRate(r), strconv.FormatInt(r.Usage.InputTokens, 10),
 			strconv.FormatInt(r.Usage.CachedInputTokens, 10), strconv.FormatInt(r.Usage.OutputTokens, 10),
 			strconv.FormatInt(r.Usage.ReasoningTokens, 10), r.Cost.String(), r.Saved.String())
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")

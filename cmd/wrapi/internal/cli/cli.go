@@ -23,6 +23,7 @@ Usage:
   wrapi usage    [--by project,user,model,day] [--since D] [--until D] [--json]
   wrapi limits   set|list|delete [flags] manage budget limits
   wrapi keys     create|list|revoke      manage virtual keys (sk-wrapi-…)
+  wrapi cache    flush [--project P] | stats   flush cached responses, or show hits and savings
   wrapi reservations [--json]            list budget reservations held by requests in flight
   wrapi reap                             release expired budget reservations
   wrapi version
@@ -53,6 +54,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runLimits(ctx, args[1:], stdout, stderr)
 	case "keys":
 		err = runKeys(ctx, args[1:], stdout, stderr)
+	case "cache":
+		err = runCache(ctx, args[1:], stdout, stderr)
 	case "reap":
 		err = runReap(ctx, args[1:], stdout, stderr)
 	case "reservations":

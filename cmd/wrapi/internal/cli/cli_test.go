@@ -185,3 +185,61 @@ func TestKeysAndLimitsCommands(t *testing.T) {
 		t.Errorf("WRAPI_BY env default not honoured: %q", out)
 	}
 }
+
+// TestServeCacheAndFlushFromCLI: a repeated request is a hit, `wrapi cache
+// stats` shows it with its savings, and `wrapi cache flush --project`
+// (another "process": its own store handle) empties the running server's
+// in-process cache.
+func TestServeCacheAndFlushFromCLI(t *testing.T) {
+	up := openaitest.NewServer()
+	defer up.Close()
+	db := filepath.Join(t.TempDir(), "wrapi.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, serveConfig{
+			listen: "127.0.0.1:0", upstream: up.URL, storePath: db, stage: "local", auth: "none", timezone: "UTC",
+			maxBody: 1 << 20, upstreamTimeout: 30 * time.Second, shutdownTimeout: 10 * time.Second,
+			cacheBackend: "lru", cacheDefault: true, cacheTTL: time.Hour, cacheScope: "project", cacheMaxBytes: 1 << 20,
+		}, io.Discard, slog.New(slog.DiscardHandler), ready)
+	}()
+	addr := <-ready
+	chat, _ := openaitest.Load("chat")
+	ask := func() string {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/chat/completions", bytes.NewReader(chat.Request))
+		req.Header.Set("openai-proxy-project", "ml")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		time.Sleep(100 * time.Millisecond) // the cache write follows the reply
+		return resp.Header.Get("x-wrapi-cache")
+	}
+	if a, b := ask(), ask(); a != "miss" || b != "hit" {
+		t.Fatalf("cache: %q then %q", a, b)
+	}
+	code, out, _ := run(t, "cache", "stats", "--store", db, "--json")
+	var stats map[string]struct {
+		Hits  int64  `json:"hits"`
+		Saved string `json:"saved_usd"`
+		Rate  string `json:"hit_rate"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &stats) != nil || stats["ml"].Hits != 1 || stats["ml"].Saved != "0.00019605" || stats["ml"].Rate != "50.0%" {
+		t.Fatalf("cache stats: %d %s", code, out)
+	}
+	if code, out, _ := run(t, "cache", "flush", "--store", db, "--project", "ml"); code != 0 || !strings.Contains(out, "project:ml") {
+		t.Fatalf("flush: %d %q", code, out)
+	}
+	time.Sleep(1100 * time.Millisecond) // generations are re-read every second
+	if got := ask(); got != "miss" {
+		t.Fatalf("after flush: %q, want miss", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -13,14 +13,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wrapi-dev/wrapi/pkg/cache"
+	"github.com/wrapi-dev/wrapi/pkg/cache/lru"
+	"github.com/wrapi-dev/wrapi/pkg/cache/memcached"
 	"github.com/wrapi-dev/wrapi/pkg/identity"
 	"github.com/wrapi-dev/wrapi/pkg/pricing"
 	"github.com/wrapi-dev/wrapi/pkg/proxy"
+	"github.com/wrapi-dev/wrapi/pkg/store/sqlite"
 )
 
 // serveConfig is everything `wrapi serve` needs, validated once.
 type serveConfig struct {
 	listen, upstream, storePath, stage, prices, auth, allow, timezone string
+	cacheBackend, memcachedAddr, cacheScope                           string
+	cacheDefault                                                      bool
+	cacheTTL                                                          time.Duration
+	cacheMaxBytes                                                     int64
 	requireLimit                                                      bool
 	maxBody                                                           int64
 	upstreamTimeout, shutdownTimeout                                  time.Duration
@@ -38,6 +46,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.allow, "allow-unmetered", "", "comma-separated endpoint groups to forward unmetered ("+strings.Join(proxy.UnmeteredGroups, ",")+")")
 	fs.StringVar(&c.timezone, "timezone", "UTC", "time zone of daily and monthly budget periods")
 	fs.BoolVar(&c.requireLimit, "require-limit", false, "refuse requests that no budget limit covers")
+	fs.StringVar(&c.cacheBackend, "cache", "lru", "response cache: lru (in-process), memcached or off")
+	fs.StringVar(&c.memcachedAddr, "memcached", "127.0.0.1:11211", "memcached address(es), comma-separated (--cache memcached)")
+	fs.BoolVar(&c.cacheDefault, "cache-default", true, "cache requests that do not send openai-proxy-caching")
+	fs.DurationVar(&c.cacheTTL, "cache-ttl", 24*time.Hour, "how long cached responses live")
+	fs.StringVar(&c.cacheScope, "cache-scope", "project", "who shares cached responses: project, user or stage")
+	fs.Int64Var(&c.cacheMaxBytes, "cache-max-bytes", 256<<20, "memory budget of the in-process cache")
 	fs.Int64Var(&c.maxBody, "max-body", proxy.DefaultMaxBody, "maximum request body in bytes")
 	fs.DurationVar(&c.upstreamTimeout, "upstream-timeout", 10*time.Minute, "maximum duration of one upstream call, streams included")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 2*time.Minute, "how long SIGINT/SIGTERM waits for in-flight requests")
@@ -98,6 +112,10 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 		return err
 	}
 	defer st.Close()
+	respCache, err := openCache(ctx, c, st)
+	if err != nil {
+		return err
+	}
 	var auth identity.Authenticator = identity.None{User: "local"}
 	if c.auth == "keys" {
 		auth = identity.Keys{Store: st}
@@ -107,6 +125,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 		Organization: os.Getenv("OPENAI_ORG_ID"), Project: os.Getenv("OPENAI_PROJECT_ID"),
 		Prices: prices, Store: st, Auth: auth, AllowUnmetered: allow, MaxBody: c.maxBody,
 		RequireLimit: c.requireLimit, Location: loc, UpstreamTimeout: c.upstreamTimeout, Logger: logger,
+		Cache: respCache, CacheDefault: c.cacheDefault, CacheTTL: c.cacheTTL, CacheScope: c.cacheScope,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -117,8 +136,8 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	base := "http://" + ln.Addr().String() + "/v1"
-	fmt.Fprintf(stdout, "wrapi: stage %q serving at %s (store %s, prices %s) — point an OpenAI SDK at it: export OPENAI_BASE_URL=%s\n",
-		c.stage, base, c.storePath, prices.Version(), base)
+	fmt.Fprintf(stdout, "wrapi: stage %q serving at %s (store %s, cache %s, prices %s) — point an OpenAI SDK at it: export OPENAI_BASE_URL=%s\n",
+		c.stage, base, c.storePath, c.cacheBackend, prices.Version(), base)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -176,4 +195,29 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// openCache builds the response cache. Its flush generations live in the
+// store file, so `wrapi cache flush` from another process reaches it.
+func openCache(ctx context.Context, c serveConfig, st *sqlite.Store) (*cache.Cache, error) {
+	var b cache.Backend
+	switch c.cacheBackend {
+	case "off", "":
+		return nil, nil
+	case "lru":
+		b = lru.New(lru.Config{MaxBytes: c.cacheMaxBytes})
+	case "memcached":
+		mc, err := memcached.New(memcached.Config{Servers: strings.Split(c.memcachedAddr, ",")})
+		if err != nil {
+			return nil, fmt.Errorf("%w: --memcached: %v", errUsage, err)
+		}
+		b = mc
+	default:
+		return nil, fmt.Errorf("%w: --cache must be lru, memcached or off", errUsage)
+	}
+	gens, err := st.CacheGenerations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cache.New(b, cache.Options{Namespace: c.stage, Generations: gens}), nil
 }
