@@ -15,6 +15,8 @@
 #   BENCH_CALLS   calls per proxy benchmark per round (default 3000)
 #   BENCH_OUT     directory for the raw outputs (default: a new temp dir)
 #   BENCH_UNITS=0 skip the meter/request/pricing benchmarks
+#   BENCH_WHATIF=1 also run BenchmarkWhatIf (diagnostic variants that
+#                 switch off one store cost each; see BENCHMARKS.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
@@ -23,13 +25,15 @@ calls=${BENCH_CALLS:-3000}
 out=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/wrapi-bench.XXXXXX")}
 mkdir -p "$out"
 raw="$out/proxy.txt"
+pattern='^Benchmark(Direct|BareReverseProxy|Wrapi)'
+[[ ${BENCH_WHATIF:-0} != 0 ]] && pattern='^Benchmark(Direct|BareReverseProxy|Wrapi|WhatIf)'
 : >"$raw"
 
 echo "== proxy overhead: $rounds rounds × ${calls} calls per variant (nproc $(nproc), $(go version | awk '{print $3}'))"
 (cd pkg && GOWORK=off go test -c -o "$out/proxy.test" ./proxy)
 for ((r = 1; r <= rounds; r++)); do
   echo "-- round $r/$rounds"
-  (cd pkg/proxy && "$out/proxy.test" -test.run '^$' -test.bench . \
+  (cd pkg/proxy && "$out/proxy.test" -test.run '^$' -test.bench "$pattern" \
     -test.benchtime "${calls}x" -test.benchmem) | tee -a "$raw" | grep -E '^(Benchmark|---|FAIL|panic)' || true
   if grep -qE '^(--- FAIL|FAIL|panic)' "$raw"; then
     echo "bench: a proxy benchmark failed; raw output in $raw" >&2
@@ -76,11 +80,12 @@ function diff(a, b, mode, unit,    r, s) {
   return median(s)
 }
 END {
-  split("Direct BareReverseProxy Wrapi WrapiWithLimit DirectStream BareReverseProxyStream WrapiStream", order, " ")
+  norder = split("Direct BareReverseProxy Wrapi WrapiWithLimit DirectStream BareReverseProxyStream WrapiStream " \
+    "WhatIf/BareFlushEveryWrite WhatIf/NoStore WhatIf/CachedLimits WhatIf/NoRecord WhatIf/LimitCachedLimits", order, " ")
   split("serial parallel", modes, " ")
-  printf "%-32s %9s %9s %11s %11s %10s %10s %9s\n", "variant", "p50 us", "p99 us", "added p50", "added p99", "ns/op", "allocs/op", "x bare"
+  printf "%-36s %9s %9s %11s %11s %10s %10s %9s\n", "variant", "p50 us", "p99 us", "added p50", "added p99", "ns/op", "allocs/op", "x bare"
   for (m = 1; m <= 2; m++) {
-    for (k = 1; k <= 7; k++) {
+    for (k = 1; k <= norder; k++) {
       n = order[k] "/" modes[m]
       if (!((n SUBSEP "p50-us") in vals)) continue
       ap50 = ""; ap99 = ""; x = ""
@@ -88,13 +93,13 @@ END {
         ap50 = sprintf("%+.1f", diff(order[k], base(order[k]), modes[m], "p50-us"))
         ap99 = sprintf("%+.0f", diff(order[k], base(order[k]), modes[m], "p99-us"))
       }
-      if (order[k] ~ /^Wrapi/) {
+      if (order[k] ~ /^(Wrapi|WhatIf)/) {
         b = diff(bare(order[k]), base(order[k]), modes[m], "p50-us")
         if (b > 0) x = sprintf("%.2f", diff(order[k], base(order[k]), modes[m], "p50-us") / b)
         else x = "n/a"
         ratio[n] = x
       }
-      printf "%-32s %9.1f %9.0f %11s %11s %10.0f %10.0f %9s\n", n,
+      printf "%-36s %9.1f %9.0f %11s %11s %10.0f %10.0f %9s\n", n,
         median(vals[n SUBSEP "p50-us"]), median(vals[n SUBSEP "p99-us"]), ap50, ap99,
         median(vals[n SUBSEP "ns/op"]), median(vals[n SUBSEP "allocs/op"]), x
     }

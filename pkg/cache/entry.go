@@ -48,7 +48,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 //	"wRc" FormatVersion flags
 //	uvarint status
 //	5 × (uvarint length, bytes): key, scope, content type, model, service tier
-//	9 × varint usage counts, varint cost, [varint created unix ns]
+//	9 × varint usage counts, varint cost, varint created (unix ns)
 //	uvarint length, body
 //	uvarint count, count × (uvarint length, event)
 //	CRC-32C (Castagnoli) of everything before, little-endian
@@ -61,8 +61,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 const (
 	magic0, magic1, magic2 = 'w', 'R', 'c'
 
-	flagStream  = 1 << 0
-	flagCreated = 1 << 1
+	flagStream = 1 << 0
 
 	headerLen  = 5
 	trailerLen = 4
@@ -86,7 +85,7 @@ func encodeEntry(e *Entry, now time.Time) []byte {
 		n += len(ev)
 	}
 	b := make([]byte, 0, n)
-	var flags byte = flagCreated
+	var flags byte
 	if e.Stream {
 		flags |= flagStream
 	}
@@ -172,7 +171,7 @@ func decodeEntry(b []byte) (*Entry, error) {
 		return nil, errCorrupt
 	}
 	flags := body[4]
-	if flags&^(flagStream|flagCreated) != 0 {
+	if flags&^flagStream != 0 {
 		return nil, errCorrupt
 	}
 	d := decoder{b: body[headerLen:]}
@@ -189,9 +188,7 @@ func decodeEntry(b []byte) (*Entry, error) {
 		*f = d.varint()
 	}
 	e.Cost = money.Nanos(d.varint())
-	if flags&flagCreated != 0 {
-		e.Created = time.Unix(0, d.varint()).UTC()
-	}
+	e.Created = time.Unix(0, d.varint()).UTC()
 	if v := d.bytes(); len(v) > 0 {
 		e.Body = v
 	}

@@ -97,6 +97,16 @@ func upstreamTransport() *http.Transport {
 // anyway (it must price it), so it never meets this. Buffering 8 KB costs
 // a few µs, inside the noise of the figures.
 func setupBare(tb testing.TB, up *openaitest.Server) benchTarget {
+	return setupBareFlush(0)(tb, up)
+}
+
+// setupBareFlush is setupBare with ReverseProxy.FlushInterval set (wrapi
+// uses -1: flush every write).
+func setupBareFlush(interval time.Duration) benchSetup {
+	return func(tb testing.TB, up *openaitest.Server) benchTarget { return bare(tb, up, interval) }
+}
+
+func bare(tb testing.TB, up *openaitest.Server, flush time.Duration) benchTarget {
 	u, err := url.Parse(up.URL)
 	if err != nil {
 		tb.Fatal(err)
@@ -107,7 +117,8 @@ func setupBare(tb testing.TB, up *openaitest.Server) benchTarget {
 			pr.SetURL(base)
 			pr.Out.Header.Set("Authorization", "Bearer "+upstreamKey)
 		},
-		Transport: upstreamTransport(),
+		Transport:     upstreamTransport(),
+		FlushInterval: flush,
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
@@ -418,15 +429,17 @@ func BenchmarkWrapiStream(b *testing.B)            { benchBoth(b, "chat-stream",
 // BENCH_WHATIF=1; BENCHMARKS.md reads its figures.
 func BenchmarkWhatIf(b *testing.B) {
 	for _, tc := range []struct {
-		name string
-		w    whatIf
+		name  string
+		setup benchSetup
 	}{
-		{"CachedLimits", whatIf{cachedLimits: true}},
-		{"NoRecord", whatIf{noRecord: true}},
-		{"NoStore", whatIf{cachedLimits: true, noRecord: true}},
-		{"LimitCachedLimits", whatIf{limit: true, cachedLimits: true}},
+		{"CachedLimits", setupWrapiWhatIf(whatIf{cachedLimits: true})},
+		{"NoRecord", setupWrapiWhatIf(whatIf{noRecord: true})},
+		{"NoStore", setupWrapiWhatIf(whatIf{cachedLimits: true, noRecord: true})},
+		{"LimitCachedLimits", setupWrapiWhatIf(whatIf{limit: true, cachedLimits: true})},
+		// The bare proxy with wrapi's FlushInterval.
+		{"BareFlushEveryWrite", setupBareFlush(-1)},
 	} {
-		b.Run(tc.name, func(b *testing.B) { benchBoth(b, "chat", setupWrapiWhatIf(tc.w)) })
+		b.Run(tc.name, func(b *testing.B) { benchBoth(b, "chat", tc.setup) })
 	}
 }
 
