@@ -337,7 +337,9 @@ func newFunction(ctx *pulumi.Context, spec functionSpec, with func(...pulumi.Res
 	}
 	grants := append(slicesCloneGrants(spec.grants), grant{
 		sid: "Logs", actions: logActions,
-		resources: []pulumi.StringInput{pulumi.Sprintf("%s:log-stream:*", logs.Arn)},
+		// <group ARN>:* is the form the Lambda console grants: it covers
+		// the group's streams (CreateLogStream, PutLogEvents), nothing else.
+		resources: []pulumi.StringInput{pulumi.Sprintf("%s:*", logs.Arn)},
 	})
 	if spec.net != nil {
 		grants = append(grants, grant{sid: "VPCNetworkInterfaces", actions: eniActions, resources: []pulumi.StringInput{pulumi.String("*")}})

@@ -323,7 +323,7 @@ func (s *Store) Reserve(ctx context.Context, r store.Reservation) (budget.Decisi
 	}
 	checks := lr.checks
 
-	// A limit smaller than the amount refuses without a write.
+	// A limit smaller than the amount refuses before any counter write.
 	for i := range checks {
 		if r.Amount > checks[i].Limit.Amount {
 			return s.refuse(ctx, r, nonce, checks, i)

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wrapi-dev/wrapi/functions/internal/furl"
+	"github.com/wrapi-dev/wrapi/functions/furl"
 	"github.com/wrapi-dev/wrapi/functions/internal/secret"
 	"github.com/wrapi-dev/wrapi/pkg/admin"
 	"github.com/wrapi-dev/wrapi/pkg/cache"
