@@ -5,7 +5,7 @@ GO ?= go
 export GOFLAGS ?= -buildvcs=false
 FUZZTIME ?= 10s
 
-.PHONY: help run test test-unit test-fuzz integration-test build bench lint check tidy clean
+.PHONY: help run test test-unit test-fuzz integration-test build build-verify bench lint check tidy clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -28,9 +28,12 @@ integration-test: ## end-to-end tests (local processes)
 	@scripts/ensure-go.sh
 	cd integration && GOWORK=off $(GO) test -count=1 ./...
 
-build: ## build the wrapi CLI into bin/
+build: ## build bin/wrapi and the Lambda zips dist/{proxy,admin,reaper}.zip (reproducible)
 	@scripts/ensure-go.sh
-	mkdir -p bin && cd cmd/wrapi && CGO_ENABLED=0 $(GO) build -trimpath -o ../../bin/wrapi .
+	scripts/build.sh
+
+build-verify: ## build the Lambda zips twice (second from an empty cache) and compare bytes
+	scripts/build.sh --verify
 
 bench: ## benchmarks (proxy overhead vs a bare reverse proxy, parsers, metering)
 	scripts/bench.sh

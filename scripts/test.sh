@@ -49,6 +49,12 @@ fuzz() {
   done
 }
 
+# Install or locate the services the tests start (memcached, dynalite,
+# chromium) unless told not to.
+if [[ ${WRAPI_SKIP_DEPS:-} != 1 ]]; then
+  scripts/deps.sh
+fi
+
 case "$what" in
   unit) unit ;;
   fuzz) fuzz ;;

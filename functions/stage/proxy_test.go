@@ -174,8 +174,15 @@ func TestFromEnvValidates(t *testing.T) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}
 	}
-	c, err := FromEnv(env(map[string]string{"WRAPI_STAGE": "dev", "WRAPI_TABLE": "t", "WRAPI_CACHE_TABLE": "c"}))
-	if err != nil || c.Auth != "iam" || !c.RequireLimit || c.Cache != "dynamodb" || c.Upstream.Host != "api.openai.com" {
+	c, err := FromEnv(env(map[string]string{"WRAPI_STAGE": "dev", "WRAPI_TABLE": "t"}))
+	if err != nil || c.Auth != "iam" || !c.RequireLimit || c.Cache != "off" || c.Upstream.Host != "api.openai.com" {
+		t.Errorf("defaults: %+v %v", c, err)
+	}
+	if _, err := FromEnv(env(map[string]string{"WRAPI_STAGE": "dev", "WRAPI_TABLE": "t", "WRAPI_CACHE": "dynamodb"})); err == nil {
+		t.Error("WRAPI_CACHE=dynamodb without WRAPI_CACHE_TABLE accepted")
+	}
+	c, err = FromEnv(env(map[string]string{"WRAPI_STAGE": "dev", "WRAPI_TABLE": "t", "WRAPI_CACHE": "dynamodb", "WRAPI_CACHE_TABLE": "c"}))
+	if err != nil || c.Cache != "dynamodb" || c.CacheTable != "c" {
 		t.Errorf("defaults: %+v %v", c, err)
 	}
 }

@@ -97,8 +97,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	switch c.Cache {
 	case "":
-		c.Cache = "dynamodb"
-		fallthrough
+		// The reaper has no cache; the proxy and admin functions get
+		// WRAPI_CACHE from the infrastructure.
+		c.Cache = "off"
 	case "dynamodb":
 		if c.CacheTable == "" {
 			errs = append(errs, errors.New("WRAPI_CACHE_TABLE is required with WRAPI_CACHE=dynamodb"))
