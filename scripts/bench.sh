@@ -29,7 +29,8 @@ pattern='^Benchmark(Direct|BareReverseProxy|Wrapi)'
 [[ ${BENCH_WHATIF:-0} != 0 ]] && pattern='^Benchmark(Direct|BareReverseProxy|Wrapi|WhatIf)'
 : >"$raw"
 
-echo "== proxy overhead: $rounds rounds × ${calls} calls per variant (nproc $(nproc), $(go version | awk '{print $3}'))"
+load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime; }
+echo "== proxy overhead: $rounds rounds × ${calls} calls per variant; nproc $(nproc), $(go version | awk '{print $3}'), load average $(load)"
 (cd pkg && GOWORK=off go test -c -o "$out/proxy.test" ./proxy)
 for ((r = 1; r <= rounds; r++)); do
   echo "-- round $r/$rounds"
@@ -47,7 +48,8 @@ if [[ ${BENCH_UNITS:-1} != 0 ]]; then
 fi
 
 echo
-echo "== summary (median of $rounds rounds; added = minus Direct of the same round and mode)"
+echo "== summary (load average at the end: $(load); figures taken under load are slower and noisier)"
+echo "   median of $rounds rounds per figure"
 awk -v rounds="$rounds" '
 function median(s,    n, a, i, j, t) {
   n = split(s, a, " ")
@@ -72,6 +74,11 @@ function add(key, v) { vals[key] = (key in vals) ? vals[key] " " v : v }
 }
 function base(variant) { return variant ~ /Stream$/ ? "DirectStream" : "Direct" }
 function bare(variant) { return variant ~ /Stream$/ ? "BareReverseProxyStream" : "BareReverseProxy" }
+# added metric of variant a over its Direct, relative to the bare proxy ones
+function ratio(a, mode, unit,    b) {
+  b = diff(bare(a), base(a), mode, unit)
+  return b > 0 ? sprintf("%.2f", diff(a, base(a), mode, unit) / b) : "n/a"
+}
 # median over rounds of (metric of a/mode - metric of b/mode)
 function diff(a, b, mode, unit,    r, s) {
   s = ""
@@ -83,36 +90,39 @@ END {
   norder = split("Direct BareReverseProxy Wrapi WrapiWithLimit DirectStream BareReverseProxyStream WrapiStream " \
     "WhatIf/BareFlushEveryWrite WhatIf/NoStore WhatIf/CachedLimits WhatIf/NoRecord WhatIf/LimitCachedLimits", order, " ")
   split("serial parallel", modes, " ")
-  printf "%-36s %9s %9s %11s %11s %10s %10s %9s\n", "variant", "p50 us", "p99 us", "added p50", "added p99", "ns/op", "allocs/op", "x bare"
+  printf "%-36s %8s %8s %9s %9s %8s %9s %9s %7s %7s\n", "variant", "p50 us", "p99 us", "+p50 us", "+p99 us",
+    "cpu us", "+cpu us", "allocs/op", "x bare", "x cpu"
   for (m = 1; m <= 2; m++) {
     for (k = 1; k <= norder; k++) {
       n = order[k] "/" modes[m]
       if (!((n SUBSEP "p50-us") in vals)) continue
-      ap50 = ""; ap99 = ""; x = ""
+      ap50 = ""; ap99 = ""; acpu = ""; x = ""; xc = ""
       if (order[k] != base(order[k])) {
-        ap50 = sprintf("%+.1f", diff(order[k], base(order[k]), modes[m], "p50-us"))
+        ap50 = sprintf("%+.0f", diff(order[k], base(order[k]), modes[m], "p50-us"))
         ap99 = sprintf("%+.0f", diff(order[k], base(order[k]), modes[m], "p99-us"))
+        acpu = sprintf("%+.0f", diff(order[k], base(order[k]), modes[m], "cpu-us/op"))
       }
       if (order[k] ~ /^(Wrapi|WhatIf)/) {
-        b = diff(bare(order[k]), base(order[k]), modes[m], "p50-us")
-        if (b > 0) x = sprintf("%.2f", diff(order[k], base(order[k]), modes[m], "p50-us") / b)
-        else x = "n/a"
-        ratio[n] = x
+        x = ratio(order[k], modes[m], "p50-us")
+        xc = ratio(order[k], modes[m], "cpu-us/op")
+        if (order[k] == "Wrapi" && modes[m] == "serial") { head = x; headcpu = xc }
       }
-      printf "%-36s %9.1f %9.0f %11s %11s %10.0f %10.0f %9s\n", n,
+      printf "%-36s %8.0f %8.0f %9s %9s %8.0f %9s %9.0f %7s %7s\n", n,
         median(vals[n SUBSEP "p50-us"]), median(vals[n SUBSEP "p99-us"]), ap50, ap99,
-        median(vals[n SUBSEP "ns/op"]), median(vals[n SUBSEP "allocs/op"]), x
+        median(vals[n SUBSEP "cpu-us/op"]), acpu, median(vals[n SUBSEP "allocs/op"]), x, xc
     }
   }
   print ""
-  h = "Wrapi/serial"
-  if (h in ratio) {
-    verdict = (ratio[h] != "n/a" && ratio[h] <= 1.5) ? "within" : "OVER"
-    printf "ratio  wrapi added p50 / bare-proxy added p50 (chat, serial): %s  — target ≤ 1.5: %s\n", ratio[h], verdict
+  if (head != "") {
+    verdict = (head != "n/a" && head <= 1.5) ? "within target" : "OVER target"
+    printf "ratio  wrapi added p50 / bare-proxy added p50 (chat, serial): %s  (target <= 1.5: %s)\n", head, verdict
+    printf "       wrapi added CPU / bare-proxy added CPU per call:       %s\n", headcpu
   }
-  print "p50/p99: client-observed latency of one call. ns/op: wall time per call with wrapi'\''s background"
-  print "bookkeeping (settle, record) drained inside the timed run. allocs/op: the whole process"
-  print "(client, proxy and fake upstream), so compare variants, not absolute values."
+  print "p50/p99: client-observed latency of one call; +: minus Direct of the same round and mode."
+  print "cpu: process CPU time (user+sys) per call, bookkeeping drained inside the run; less"
+  print "sensitive to other load than latency. x bare / x cpu: added p50 / added CPU relative to"
+  print "the bare proxy (BareReverseProxyStream for streams). allocs/op counts the whole process"
+  print "(client, proxy and fake upstream): compare variants, not absolute values."
 }' "$raw"
 echo
 echo "raw output: $out"

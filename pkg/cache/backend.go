@@ -54,3 +54,11 @@ type Adder interface {
 type Sizer interface {
 	Size() (entries, bytes int64)
 }
+
+// GenerationKeeper is implemented by backends that keep flush generations
+// themselves, apart from the values they may evict (the in-process LRU:
+// an evicted generation would flush its scope). [New] uses them instead of
+// [StoredGenerations] when Options.Generations is nil.
+type GenerationKeeper interface {
+	Generations(namespace string) Generations
+}

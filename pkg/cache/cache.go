@@ -25,8 +25,9 @@ type Options struct {
 	// each other's entries. Use the stage name. Default "wrapi". Characters
 	// other than [A-Za-z0-9._:-], or more than 64 of them, are hashed.
 	Namespace string
-	// Generations is the flush-generation source. Default: a
-	// [StoredGenerations] in the same backend and namespace. The local
+	// Generations is the flush-generation source. Default: the backend's
+	// own ([GenerationKeeper]), else a [StoredGenerations] in the same
+	// backend and namespace. The local
 	// server injects one that lives in its SQLite store, so that a
 	// `wrapi cache flush` run in another process reaches its in-process
 	// cache.
@@ -95,7 +96,11 @@ func New(b Backend, opts Options) *Cache {
 		opts.GenerationTTL = DefaultGenerationTTL
 	}
 	if opts.Generations == nil {
-		opts.Generations = NewStoredGenerations(b, opts.Namespace)
+		if k, ok := b.(GenerationKeeper); ok {
+			opts.Generations = k.Generations(opts.Namespace)
+		} else {
+			opts.Generations = NewStoredGenerations(b, opts.Namespace)
+		}
 	}
 	return &Cache{
 		b:      b,

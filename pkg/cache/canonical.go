@@ -33,7 +33,12 @@ const maxDepth = 10000
 // encoding/json would silently pick or replace those, so two different
 // bodies could look equal.
 func Canonical(body []byte) ([]byte, error) {
-	p := canonicalizer{in: body, out: make([]byte, 0, len(body))}
+	p := canonicalizer{
+		in:      body,
+		out:     make([]byte, 0, len(body)),
+		objs:    make([]object, 0, 16),
+		members: make([]member, 0, 16),
+	}
 	p.skipSpace()
 	if p.pos == len(p.in) {
 		return nil, nil
@@ -45,28 +50,61 @@ func Canonical(body []byte) ([]byte, error) {
 	if p.pos != len(p.in) {
 		return nil, p.fail("data after the top-level value")
 	}
-	return p.out, nil
+	if !p.reorder {
+		return p.out, nil
+	}
+	final := make([]byte, 0, len(p.out))
+	final, _ = p.emit(final, 0, len(p.out), 0)
+	return final, nil
 }
 
+// canonicalizer works in two passes, each linear in the input: the parse
+// writes every value in canonical form but objects' members in input
+// order, noting where each object and member lies; then, only if some
+// object was out of order, emit copies that buffer once more with those
+// objects' members in key order. (Sorting in place as each object closes
+// would copy nested objects once per level: quadratic on a hostile body.)
 type canonicalizer struct {
 	in    []byte
 	pos   int
 	out   []byte
 	depth int
-	// members is a stack of the members of the objects being built; an
+	// objs are the objects in the order they open.
+	objs []object
+	// members is a stack of the members of the objects being parsed; an
 	// object owns members[base:] while it is parsed.
 	members []member
-	// tmp holds an object's members while they are written back sorted.
-	tmp []byte
+	// sorted holds the members of each out-of-order object, in key order.
+	sorted  []span
+	reorder bool
 	// str holds an unescaped string while it is re-encoded.
 	str []byte
 }
 
-// member is one object member already written to out[start:end]; key is
-// its unescaped key (pointing into the input when it had no escapes).
-type member struct {
-	key        []byte
+// object is where one object lies in out: out[start] is '{' and
+// out[end-1] is '}'. objs[index+1:next] are the objects inside it. When
+// its members are out of order, sorted[mOff:mOff+mN] lists them in key
+// order.
+type object struct {
 	start, end int
+	next       int
+	unsorted   bool
+	mOff, mN   int
+}
+
+// member is one object member written to out[start:end] ("key":value);
+// objs[objFrom] is the first object that may lie inside it. key is its
+// unescaped key, needed only while the object is parsed (it points into
+// the input when the key had no escapes).
+type member struct {
+	key []byte
+	span
+}
+
+// span is where a member lies (no pointers: cheap to keep and copy).
+type span struct {
+	start, end int
+	objFrom    int
 }
 
 func (p *canonicalizer) fail(what string) error {
@@ -200,93 +238,109 @@ func (p *canonicalizer) object() error {
 	if p.depth++; p.depth > maxDepth {
 		return p.fail("nesting too deep")
 	}
+	oi := len(p.objs)
+	p.objs = append(p.objs, object{start: len(p.out)})
 	p.pos++ // {
 	p.out = append(p.out, '{')
-	start := len(p.out)
 	base := len(p.members)
 	p.skipSpace()
+	inOrder := true
 	if p.pos < len(p.in) && p.in[p.pos] == '}' {
 		p.pos++
-		p.out = append(p.out, '}')
-		p.depth--
-		return nil
+	} else {
+		for {
+			p.skipSpace()
+			if p.pos >= len(p.in) || p.in[p.pos] != '"' {
+				return p.fail("expected a string key")
+			}
+			m := member{span: span{start: len(p.out)}}
+			key, err := p.string(true)
+			if err != nil {
+				return err
+			}
+			m.key = key
+			p.skipSpace()
+			if p.pos >= len(p.in) || p.in[p.pos] != ':' {
+				return p.fail("expected ':'")
+			}
+			p.pos++
+			p.out = append(p.out, ':')
+			p.skipSpace()
+			m.objFrom = len(p.objs)
+			if err := p.value(); err != nil {
+				return err
+			}
+			m.end = len(p.out)
+			if len(p.members) > base {
+				switch c := bytes.Compare(p.members[len(p.members)-1].key, m.key); {
+				case c == 0:
+					return p.fail(fmt.Sprintf("duplicate key %q", m.key))
+				case c > 0:
+					inOrder = false
+				}
+			}
+			p.members = append(p.members, m)
+			p.skipSpace()
+			if p.pos >= len(p.in) {
+				return p.fail("unterminated object")
+			}
+			if p.in[p.pos] == ',' {
+				p.pos++
+				p.out = append(p.out, ',')
+				continue
+			}
+			if p.in[p.pos] != '}' {
+				return p.fail("expected ',' or '}'")
+			}
+			p.pos++
+			break
+		}
 	}
-	sorted := true
-	for {
-		p.skipSpace()
-		if p.pos >= len(p.in) || p.in[p.pos] != '"' {
-			return p.fail("expected a string key")
-		}
-		m := member{start: len(p.out)}
-		key, err := p.string(true)
-		if err != nil {
-			return err
-		}
-		m.key = key
-		p.skipSpace()
-		if p.pos >= len(p.in) || p.in[p.pos] != ':' {
-			return p.fail("expected ':'")
-		}
-		p.pos++
-		p.out = append(p.out, ':')
-		p.skipSpace()
-		if err := p.value(); err != nil {
-			return err
-		}
-		m.end = len(p.out)
-		if len(p.members) > base {
-			switch c := bytes.Compare(p.members[len(p.members)-1].key, m.key); {
-			case c == 0:
-				return p.fail(fmt.Sprintf("duplicate key %q", m.key))
-			case c > 0:
-				sorted = false
+	p.out = append(p.out, '}')
+	o := &p.objs[oi]
+	o.end, o.next = len(p.out), len(p.objs)
+	if !inOrder {
+		ms := p.members[base:]
+		slices.SortFunc(ms, func(a, b member) int { return bytes.Compare(a.key, b.key) })
+		for i := 1; i < len(ms); i++ {
+			if bytes.Equal(ms[i-1].key, ms[i].key) {
+				return p.fail(fmt.Sprintf("duplicate key %q", ms[i].key))
 			}
 		}
-		p.members = append(p.members, m)
-		p.skipSpace()
-		if p.pos >= len(p.in) {
-			return p.fail("unterminated object")
+		o.unsorted, o.mOff, o.mN = true, len(p.sorted), len(ms)
+		for _, m := range ms {
+			p.sorted = append(p.sorted, m.span)
 		}
-		if p.in[p.pos] == ',' {
-			p.pos++
-			p.out = append(p.out, ',')
-			continue
-		}
-		if p.in[p.pos] != '}' {
-			return p.fail("expected ',' or '}'")
-		}
-		p.pos++
-		break
-	}
-	if !sorted {
-		if err := p.sortMembers(start, p.members[base:]); err != nil {
-			return err
-		}
+		p.reorder = true
 	}
 	p.members = p.members[:base]
-	p.out = append(p.out, '}')
 	p.depth--
 	return nil
 }
 
-// sortMembers rewrites out[start:] (the members of one object, separated by
-// commas) in key order.
-func (p *canonicalizer) sortMembers(start int, ms []member) error {
-	slices.SortFunc(ms, func(a, b member) int { return bytes.Compare(a.key, b.key) })
-	for i := 1; i < len(ms); i++ {
-		if bytes.Equal(ms[i-1].key, ms[i].key) {
-			return p.fail(fmt.Sprintf("duplicate key %q", ms[i].key))
+// emit appends out[start:end] to dst with the members of out-of-order
+// objects in key order; oi is the first object that opens at or after
+// start. It returns the first object after the region.
+func (p *canonicalizer) emit(dst []byte, start, end, oi int) ([]byte, int) {
+	pos := start
+	for oi < len(p.objs) && p.objs[oi].start < end {
+		o := p.objs[oi]
+		if !o.unsorted {
+			oi++ // copied as it is; objects inside it are handled in turn
+			continue
 		}
-	}
-	p.tmp = append(p.tmp[:0], p.out[start:]...)
-	p.out = p.out[:start]
-	for i, m := range ms {
-		if i > 0 {
-			p.out = append(p.out, ',')
+		dst = append(dst, p.out[pos:o.start]...)
+		dst = append(dst, '{')
+		for i, m := range p.sorted[o.mOff : o.mOff+o.mN] {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst, _ = p.emit(dst, m.start, m.end, m.objFrom)
 		}
-		p.out = append(p.out, p.tmp[m.start-start:m.end-start]...)
+		dst = append(dst, '}')
+		pos, oi = o.end, o.next
 	}
-	return nil
+	return append(dst, p.out[pos:end]...), oi
 }
 
 // string reads the string at pos and writes its canonical encoding. With
@@ -295,9 +349,23 @@ func (p *canonicalizer) sortMembers(start int, ms []member) error {
 func (p *canonicalizer) string(wantKey bool) ([]byte, error) {
 	in := p.in
 	i := p.pos + 1
-	// Fast path: printable ASCII without escapes is already canonical.
-	for i < len(in) && in[i] != '"' && in[i] != '\\' && in[i] >= 0x20 && in[i] < utf8.RuneSelf {
-		i++
+	// Fast path: valid UTF-8 without escapes or control characters is
+	// already canonical.
+	for i < len(in) {
+		c := in[i]
+		if c == '"' || c == '\\' || c < 0x20 {
+			break
+		}
+		if c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(in[i:])
+		if r == utf8.RuneError && n == 1 {
+			p.pos = i
+			return nil, p.fail("invalid UTF-8 in string")
+		}
+		i += n
 	}
 	if i < len(in) && in[i] == '"' {
 		raw := in[p.pos+1 : i]
@@ -311,6 +379,15 @@ func (p *canonicalizer) string(wantKey bool) ([]byte, error) {
 		if i >= len(in) {
 			p.pos = i
 			return nil, p.fail("unterminated string")
+		}
+		// Copy a run of plain ASCII at once.
+		j := i
+		for j < len(in) && in[j] >= 0x20 && in[j] < utf8.RuneSelf && in[j] != '"' && in[j] != '\\' {
+			j++
+		}
+		s = append(s, in[i:j]...)
+		if i = j; i >= len(in) {
+			continue
 		}
 		c := in[i]
 		switch {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCanonical(t *testing.T) {
@@ -12,6 +13,7 @@ func TestCanonical(t *testing.T) {
 	}{
 		{"sorted keys", `{"b":1,"a":2}`, `{"a":2,"b":1}`},
 		{"nested and in arrays", `{"z":[{"y":1,"x":{"d":null,"c":true}}],"a":{}}`, `{"a":{},"z":[{"x":{"c":true,"d":null},"y":1}]}`},
+		{"out of order at every level", `{"b":{"d":1,"c":{"f":1,"e":2}},"a":[{"y":1,"x":2},{"k":{"z":0,"a":1}}],"c":{"a":{"b":1,"a":0}}}`, `{"a":[{"x":2,"y":1},{"k":{"a":1,"z":0}}],"b":{"c":{"e":2,"f":1},"d":1},"c":{"a":{"a":0,"b":1}}}`},
 		{"already sorted", `{"a":1,"b":[1,2],"c":"x"}`, `{"a":1,"b":[1,2],"c":"x"}`},
 		{"whitespace", " \t\r\n{ \"b\" :\n[ 1 , 2 ] ,\"a\":\t\"x y\" } \n", `{"a":"x y","b":[1,2]}`},
 		{"case-variant keys are different keys", `{"model":"a","Model":"b"}`, `{"Model":"b","model":"a"}`},
@@ -129,6 +131,30 @@ func TestCanonicalDistinguishes(t *testing.T) {
 		if string(a) == string(b) {
 			t.Errorf("%s and %s have the same form %s", p[0], p[1], a)
 		}
+	}
+}
+
+// TestCanonicalLinear: a body built to make naive in-place sorting
+// quadratic (every level out of order, deeply nested, 5 MB) stays fast.
+func TestCanonicalLinear(t *testing.T) {
+	pad := strings.Repeat("x", 500)
+	var b strings.Builder
+	for range maxDepth {
+		b.WriteString(`{"b":"` + pad + `","a":`)
+	}
+	b.WriteString("1")
+	b.WriteString(strings.Repeat("}", maxDepth))
+	start := time.Now()
+	out, err := Canonical([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Quadratic work here is ~25 GB of copying: tens of seconds.
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("%d bytes took %v", b.Len(), d)
+	}
+	if !strings.HasPrefix(string(out), `{"a":{"a":{"a":`) || len(out) != b.Len() {
+		t.Fatalf("unexpected form: %.40s… (%d bytes)", out, len(out))
 	}
 }
 

@@ -17,15 +17,17 @@
 //     and scope; a read whose stored key or scope differs from the one
 //     asked for is a miss, and so are corrupt bytes.
 //   - Backends. A [Backend] is bytes in, bytes out, with a TTL: the
-//     in-process LRU (package lru) or memcached (package memcached, which
-//     chunks values over memcached's item limit). Package cachetest is the
-//     conformance suite both pass.
+//     in-process LRU (package lru), memcached (package memcached, which
+//     chunks values over memcached's item limit) or DynamoDB (package
+//     dynamocache). Package cachetest is the conformance suite they pass.
 //   - Flush without listing keys. memcached cannot enumerate keys, so
 //     every stored key includes a global and a per-scope generation
 //     ([Generations]); a flush is one Bump and old entries age out. The
 //     generations are read in one round trip and remembered for
 //     [Options.GenerationTTL] (1 s by default): a flush made in another
-//     process is visible within that time.
+//     process is visible within that time. They live in the backend
+//     ([StoredGenerations]), in the LRU's own memory ([GenerationKeeper]),
+//     or wherever an injected [Generations] keeps them.
 //
 // Errors. Get returns [ErrMiss] for anything that is not a usable entry;
 // any other error means the cache infrastructure failed, and the proxy

@@ -50,13 +50,22 @@ type LRU struct {
 	max      int64
 	maxEntry int64
 	now      func() time.Time
+
+	// gens are the flush generations by namespace and scope ("" for the
+	// global one), outside the budget; seq numbers them.
+	gens map[genKey]int64
+	seq  int64
 }
 
+type genKey struct{ ns, scope string }
+
 var (
-	_ cache.Backend     = (*LRU)(nil)
-	_ cache.MultiGetter = (*LRU)(nil)
-	_ cache.Adder       = (*LRU)(nil)
-	_ cache.Sizer       = (*LRU)(nil)
+	_ cache.Backend          = (*LRU)(nil)
+	_ cache.MultiGetter      = (*LRU)(nil)
+	_ cache.Adder            = (*LRU)(nil)
+	_ cache.Sizer            = (*LRU)(nil)
+	_ cache.GenerationKeeper = (*LRU)(nil)
+	_ cache.Generations      = (*generations)(nil)
 )
 
 type item struct {
@@ -80,6 +89,7 @@ func New(cfg Config) *LRU {
 	}
 	l := &LRU{
 		items:    make(map[string]*item),
+		gens:     make(map[genKey]int64),
 		max:      cfg.MaxBytes,
 		maxEntry: int64(float64(cfg.MaxBytes) * cfg.MaxEntryFraction),
 		now:      cfg.Now,
@@ -214,4 +224,29 @@ func (l *LRU) Size() (entries, bytes int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return int64(len(l.items)), l.bytes
+}
+
+// Generations implements [cache.GenerationKeeper]: generations kept in
+// process, never evicted (a scope that was never flushed costs nothing).
+func (l *LRU) Generations(namespace string) cache.Generations {
+	return &generations{l: l, ns: namespace}
+}
+
+type generations struct {
+	l  *LRU
+	ns string
+}
+
+func (g *generations) Get(_ context.Context, scope string) (global, scoped int64, err error) {
+	g.l.mu.Lock()
+	defer g.l.mu.Unlock()
+	return g.l.gens[genKey{g.ns, ""}], g.l.gens[genKey{g.ns, scope}], nil
+}
+
+func (g *generations) Bump(_ context.Context, scope string) error {
+	g.l.mu.Lock()
+	defer g.l.mu.Unlock()
+	g.l.seq++
+	g.l.gens[genKey{g.ns, scope}] = g.l.seq
+	return nil
 }
