@@ -1,3 +1,5 @@
+//go:build unix
+
 package proxy_test
 
 // Overhead benchmarks: what wrapi adds to a call, compared with a bare
@@ -11,13 +13,18 @@ package proxy_test
 //	Wrapi             client → wrapi (SQLite WAL file) → upstream
 //	WrapiWithLimit    as Wrapi, with a project limit: every call reserves
 //	                  and settles
+//	…Stream           the same three for the streamed "chat-stream"
+//	WhatIf/…          diagnostics: wrapi with one store cost switched off
 //
 // each "serial" (one client) and "parallel" (b.RunParallel, GOMAXPROCS
 // clients). Besides ns/op and allocs/op (process-wide: client, proxy and
 // upstream alike, so differences between variants are what counts) each
-// reports p50-us and p99-us, the client-observed latency of one call.
-// scripts/bench.sh subtracts Direct from each and divides wrapi's added
-// p50 by the bare proxy's: no absolute time is asserted anywhere.
+// reports p50-us and p99-us, the client-observed latency of one call, and
+// cpu-us/op, the CPU time (user + system, getrusage) the whole process
+// spent per call: unlike latency it hardly moves when other processes
+// load the machine. scripts/bench.sh subtracts Direct from each and
+// divides wrapi's added p50 (and CPU) by the bare proxy's: no absolute
+// time is asserted anywhere.
 //
 // wrapi settles and records after the response, off the client's path;
 // the run ends with Handler.Wait so that bookkeeping is paid inside the
@@ -36,6 +43,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,9 +85,9 @@ func setupDirect(tb testing.TB, up *openaitest.Server) benchTarget {
 	return benchTarget{url: up.URL + "/chat/completions", auth: "Bearer " + upstreamKey}
 }
 
-// upstreamTransport is the transport both proxies use: wrapi's default
-// (a clone of http.DefaultTransport keeping 256 idle connections per host),
-// so the comparison is not about connection reuse.
+// upstreamTransport is the transport both proxies (and the client) use:
+// wrapi's default, a clone of http.DefaultTransport keeping 256 idle
+// connections per host, so the comparison is not about connection reuse.
 func upstreamTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 256
@@ -94,8 +102,8 @@ func upstreamTransport() *http.Transport {
 // response headers, the transport's final read of it fails, and it tears
 // down the upstream connection mid-reply ("use of closed network
 // connection"; here about 1 stream in 10,000). wrapi buffers the body
-// anyway (it must price it), so it never meets this. Buffering 8 KB costs
-// a few µs, inside the noise of the figures.
+// anyway (it must price it), so it never meets this, and the io.ReadAll
+// costs both proxies the same (about 7 µs of CPU per call, profiled).
 func setupBare(tb testing.TB, up *openaitest.Server) benchTarget {
 	return setupBareFlush(0)(tb, up)
 }
@@ -274,6 +282,7 @@ type benchClient struct {
 	up    *openaitest.Server
 	cost  money.Nanos // of one call, hand-computed in proxy_test.go
 	calls atomic.Int64
+	cpu0  time.Duration // process CPU time when the timer started
 }
 
 // cassetteCost is the hand-computed cost of each cassette used here.
@@ -286,8 +295,7 @@ func newBenchClient(tb testing.TB, name string, setup benchSetup) *benchClient {
 	}
 	up := openaitest.NewServer(openaitest.WithAPIKey(upstreamKey))
 	tb.Cleanup(up.Close)
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 256
+	tr := upstreamTransport() // enough idle connections for parallel clients
 	tb.Cleanup(tr.CloseIdleConnections)
 	cost, ok := cassetteCost[name]
 	if !ok {
@@ -339,13 +347,22 @@ func (bc *benchClient) warmup(tb testing.TB) {
 	}
 }
 
+// start starts the timer and the CPU clock.
+func (bc *benchClient) start(b *testing.B) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	bc.cpu0 = cpuTime(b)
+}
+
 // finish pays outstanding bookkeeping (timed), stops the timer, checks
-// the target's records and reports the latency percentiles.
+// the target's records and reports the latency percentiles and CPU time.
 func (bc *benchClient) finish(b *testing.B, lat []time.Duration) {
 	if bc.tgt.wait != nil {
 		bc.tgt.wait()
 	}
+	cpu := cpuTime(b) - bc.cpu0
 	b.StopTimer()
+	b.ReportMetric(us(cpu)/float64(b.N), "cpu-us/op")
 	if bc.tgt.verify != nil {
 		bc.tgt.verify(b, int(bc.calls.Load()), bc.cost)
 	}
@@ -365,13 +382,21 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
+// cpuTime is the CPU time the process has used, user and system.
+func cpuTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func benchSerial(b *testing.B, cassette string, setup benchSetup) {
 	bc := newBenchClient(b, cassette, setup)
 	bc.warmup(b)
 	lat := make([]time.Duration, 0, b.N)
 	var buf bytes.Buffer
-	b.ReportAllocs()
-	b.ResetTimer()
+	bc.start(b)
 	for range b.N {
 		d, err := bc.call(&buf)
 		if err != nil {
@@ -389,8 +414,7 @@ func benchParallel(b *testing.B, cassette string, setup benchSetup) {
 		mu  sync.Mutex
 		lat = make([]time.Duration, 0, b.N)
 	)
-	b.ReportAllocs()
-	b.ResetTimer()
+	bc.start(b)
 	b.RunParallel(func(pb *testing.PB) {
 		var (
 			buf   bytes.Buffer

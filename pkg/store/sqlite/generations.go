@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 )
 
 const generationsSchema = `CREATE TABLE IF NOT EXISTS cache_generations (scope TEXT PRIMARY KEY, gen INTEGER NOT NULL)`
@@ -22,12 +23,19 @@ func (s *Store) CacheGenerations(ctx context.Context) (*Generations, error) {
 	return &Generations{s: s}, nil
 }
 
+// Generations are random 63-bit values, not counters starting at zero: a
+// store file recreated next to a shared cache (memcached) must never bring
+// back the generations, and so the entries, of the old one.
 func (g *Generations) gen(ctx context.Context, scope string) (int64, error) {
 	var v int64
 	err := g.s.r.QueryRowContext(ctx, `SELECT gen FROM cache_generations WHERE scope = ?`, scope).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+	if !errors.Is(err, sql.ErrNoRows) {
+		return v, err
 	}
+	if _, err := g.s.w.ExecContext(ctx, `INSERT OR IGNORE INTO cache_generations VALUES (?, ?)`, scope, rand.Int64()); err != nil {
+		return 0, err
+	}
+	err = g.s.w.QueryRowContext(ctx, `SELECT gen FROM cache_generations WHERE scope = ?`, scope).Scan(&v)
 	return v, err
 }
 
@@ -44,8 +52,8 @@ func (g *Generations) Get(ctx context.Context, scope string) (global, scoped int
 
 // Bump starts a new generation for scope ("" for everything).
 func (g *Generations) Bump(ctx context.Context, scope string) error {
-	_, err := g.s.w.ExecContext(ctx, `INSERT INTO cache_generations VALUES (?, 1)
-	  ON CONFLICT(scope) DO UPDATE SET gen = gen + 1`, scope)
+	_, err := g.s.w.ExecContext(ctx, `INSERT INTO cache_generations VALUES (?, ?)
+	  ON CONFLICT(scope) DO UPDATE SET gen = excluded.gen`, scope, rand.Int64())
 	if err != nil {
 		return fmt.Errorf("sqlite: bump cache generation: %w", err)
 	}
