@@ -202,9 +202,9 @@ func spendView(q Query, by string, rows []store.UsageRow) Spend {
 
 // Node is one line of the project → user → model breakdown.
 type Node struct {
-	Project  string `json:"project"`
-	User     string `json:"user,omitempty"`
-	Model    string `json:"model,omitempty"`
+	Project string `json:"project"`
+	User    string `json:"user,omitempty"`
+	Model   string `json:"model,omitempty"`
 	Totals
 	Children []Node `json:"children,omitempty"`
 }

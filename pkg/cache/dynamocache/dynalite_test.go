@@ -1,34 +1,21 @@
 package dynamocache
 
-// The emulator helper below is a copy of the one in pkg/store/dynamo's
-// tests (to be shared later).
-
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/wrapi-dev/wrapi/pkg/dynalitetest"
 )
 
-// The emulator every test here uses: WRAPI_DYNAMODB_ENDPOINT (a running
-// dynalite, LocalStack or DynamoDB Local), or a dynalite this binary starts
-// on a free 127.0.0.1 port and stops by PID when it exits.
+// The emulator every test here uses (see pkg/dynalitetest).
 var (
 	endpoint string
 	skipWhy  string // node/npm missing outside CI: skip
@@ -36,124 +23,15 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	stop := setup()
+	e := dynalitetest.Start(filepath.Join("..", "..", ".."))
+	endpoint, skipWhy, setupErr = e.Endpoint, e.SkipWhy, e.Err
 	code := m.Run()
-	stop()
+	e.Stop()
 	os.Exit(code)
 }
 
-func setup() (stop func()) {
-	if endpoint = os.Getenv("WRAPI_DYNAMODB_ENDPOINT"); endpoint != "" {
-		return func() {}
-	}
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				setupErr = fmt.Errorf("%s is not installed and CI=true: install nodejs and npm, or set WRAPI_DYNAMODB_ENDPOINT", tool)
-			} else {
-				skipWhy = tool + " is not installed: install nodejs and npm (scripts/dynalite.sh installs dynalite), or set WRAPI_DYNAMODB_ENDPOINT"
-			}
-			return func() {}
-		}
-	}
-	stop, err := startDynalite()
-	if err != nil {
-		setupErr = fmt.Errorf("start dynalite: %w", err)
-		return func() {}
-	}
-	return stop
-}
-
-// dynaliteJS runs dynalite's CLI and exits when its stdin closes, so a
-// test binary that dies (a panic, a -timeout) leaves no emulator behind.
-const dynaliteJS = `
-const [cli, port] = process.argv.slice(1);
-process.stdin.on('end', () => process.exit(0));
-process.stdin.on('error', () => process.exit(0));
-process.stdin.resume();
-process.argv = [process.argv[0], cli, '--host', '127.0.0.1', '--port', port,
-  '--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0'];
-require(cli);
-`
-
-func startDynalite() (stop func(), err error) {
-	script, err := filepath.Abs(filepath.Join("..", "..", "..", "scripts", "dynalite.sh"))
-	if err != nil {
-		return nil, err
-	}
-	out, err := exec.Command("bash", script, "cli").Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			err = fmt.Errorf("%w: %s", err, ee.Stderr)
-		}
-		return nil, fmt.Errorf("install: %w", err)
-	}
-	cli := strings.TrimSpace(string(out))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-
-	cmd := exec.Command("node", "-e", dynaliteJS, cli, fmt.Sprint(port))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	stop = func() {
-		stdin.Close()
-		_ = cmd.Process.Kill() // by PID
-		_ = cmd.Wait()
-	}
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "listening") {
-				ready <- true
-				break
-			}
-		}
-		ready <- false
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			stop()
-			return nil, fmt.Errorf("dynalite exited: %s", stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		stop()
-		return nil, fmt.Errorf("dynalite did not listen within 30s: %s", stderr.String())
-	}
-	endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-	return stop, nil
-}
-
-// newClient returns a client of endpoint with static fake credentials.
 func newClient(endpoint string, retries int) *dynamodb.Client {
-	return dynamodb.New(dynamodb.Options{
-		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(endpoint),
-		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
-		RetryMaxAttempts: retries,
-		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-			tr.MaxIdleConns = 256
-			tr.MaxIdleConnsPerHost = 256
-		}),
-	})
+	return dynalitetest.Client(endpoint, retries)
 }
 
 var tables atomic.Int64
