@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 missing=()
 command -v make >/dev/null || missing+=(make)
 command -v memcached >/dev/null || missing+=(memcached)
-command -v chromium >/dev/null || missing+=(chromium)
+command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 
