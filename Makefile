@@ -5,7 +5,7 @@ GO ?= go
 export GOFLAGS ?= -buildvcs=false
 FUZZTIME ?= 10s
 
-.PHONY: help run test test-unit test-fuzz integration-test build build-verify bench lint check tidy clean
+.PHONY: help run test test-unit test-fuzz integration-test build build-verify deploy preview bench lint check tidy clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -34,6 +34,18 @@ build: ## build bin/wrapi and the Lambda zips dist/{proxy,admin,reaper}.zip (rep
 
 build-verify: ## build the Lambda zips twice (second from an empty cache) and compare bytes
 	scripts/build.sh --verify
+
+deploy: ## deploy a stage: make deploy STAGE=dev (builds the Lambda zips, then pulumi up)
+	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=<stack>"; exit 2; }
+	@scripts/ensure-go.sh
+	scripts/build.sh --functions
+	pulumi up --stack $(STAGE)
+
+preview: ## what make deploy STAGE=… would change (builds the Lambda zips, then pulumi preview)
+	@test -n "$(STAGE)" || { echo "usage: make preview STAGE=<stack>"; exit 2; }
+	@scripts/ensure-go.sh
+	scripts/build.sh --functions
+	pulumi preview --stack $(STAGE) --diff
 
 bench: ## benchmarks (proxy overhead vs a bare reverse proxy, parsers, metering)
 	scripts/bench.sh

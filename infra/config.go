@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,17 +26,18 @@ type Config struct {
 	// program wrapped in pulumi.ToSecret.
 	OpenAISecret Redacted
 
-	Upstream     string        // wrapi:upstream
-	Cache        string        // wrapi:cache: dynamodb, memcached or off
-	CacheDefault bool          // wrapi:cacheDefault
-	CacheTTL     time.Duration // wrapi:cacheTtl
-	CacheScope   string        // wrapi:cacheScope: project, user or stage
-	RequireLimit bool          // wrapi:requireLimit
-	TimeZone     string        // wrapi:timeZone (IANA)
-	Auth         string        // wrapi:auth: iam or keys
-	CORSOrigins  []string      // wrapi:corsOrigins; empty: no CORS block
-	LogRetention int           // wrapi:logRetentionDays
-	LogLevel     string        // wrapi:logLevel
+	Upstream       string        // wrapi:upstream
+	Cache          string        // wrapi:cache: dynamodb, memcached or off
+	CacheDefault   bool          // wrapi:cacheDefault
+	CacheTTL       time.Duration // wrapi:cacheTtl
+	CacheScope     string        // wrapi:cacheScope: project, user or stage
+	RequireLimit   bool          // wrapi:requireLimit
+	TimeZone       string        // wrapi:timeZone (IANA)
+	Auth           string        // wrapi:auth: iam or keys
+	CORSOrigins    []string      // wrapi:corsOrigins; empty: no CORS block
+	AllowUnmetered []string      // wrapi:allowUnmetered: endpoint groups forwarded unmetered
+	LogRetention   int           // wrapi:logRetentionDays
+	LogLevel       string        // wrapi:logLevel
 
 	Memory              int  // wrapi:memory, MB, proxy and admin
 	Timeout             int  // wrapi:timeout, seconds, proxy
@@ -68,6 +70,8 @@ const (
 
 // CloudWatch Logs accepts only these retention periods (days).
 var logRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+var groupName = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
 // configSource is what parseConfig reads: Pulumi's config (key →
 // plaintext value, and whether the value is stored encrypted).
@@ -204,6 +208,18 @@ func parseConfig(stage string, src configSource) (Config, error) {
 			}
 		}
 		c.CORSOrigins = origins
+	}
+	if v, ok := get("wrapi:allowUnmetered"); ok {
+		groups, err := parseList(v)
+		if err != nil {
+			bad("wrapi:allowUnmetered", "%v", err)
+		}
+		for _, g := range groups {
+			if !groupName.MatchString(g) {
+				bad("wrapi:allowUnmetered", "%q is not an endpoint group name (the proxy lists them: batches, fine_tuning, …)", g)
+			}
+		}
+		c.AllowUnmetered = groups
 	}
 	integer("wrapi:logRetentionDays", 1, 3653, &c.LogRetention)
 	if !slices.Contains(logRetentionDays, c.LogRetention) {

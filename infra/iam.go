@@ -6,24 +6,34 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// What each principal may do. Every list is the exact set of calls its
-// code makes (pkg/store/dynamo, pkg/cache); a call added there needs its
-// action added here, and the mocks tests pin these lists.
+// What each principal may do. Every list is the exact set of DynamoDB
+// calls its code makes (pkg/store/dynamo, pkg/cache/dynamocache): a call
+// added there needs its action added here, and the mocks tests pin these
+// lists.
 var (
-	// proxyTableActions: reserve (conditional Put/Update, consistent
-	// BatchGet of limits), settle/release (Update, Delete of the open
-	// marker), record (Put, Update of the aggregate), key lookup (Get),
-	// cache get/put (Get, Put, Query, Delete of a stale entry).
-	proxyTableActions = []string{
+	// proxyStoreActions (pkg/store/dynamo): reserve (conditional
+	// PutItem/UpdateItem, consistent BatchGetItem of limits), settle and
+	// release (UpdateItem, DeleteItem of the open marker), records
+	// (PutItem, UpdateItem of the daily aggregate), key lookup (GetItem),
+	// listings (Query).
+	proxyStoreActions = []string{
 		"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
 		"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
 	}
-	// adminTableActions: the proxy's, plus BatchWriteItem (the store's
-	// batchDelete, for admin commands that remove many items at once).
-	adminTableActions = append(slicesClone(proxyTableActions), "dynamodb:BatchWriteItem")
-	// reaperTableActions: find expired open markers (Query), read the
-	// reservation (GetItem), move its state and lower counters
-	// (UpdateItem), remove the marker (DeleteItem).
+	// adminStoreActions: the proxy's, plus BatchWriteItem (DeleteLimit
+	// deletes the limit's counters in batches).
+	adminStoreActions = append(slicesClone(proxyStoreActions), "dynamodb:BatchWriteItem")
+	// cacheTableActions (pkg/cache/dynamocache): Get/GetMulti (GetItem,
+	// BatchGetItem), Set/Add (PutItem; BatchWriteItem for the chunks of a
+	// large entry), Delete (DeleteItem; BatchWriteItem for chunks). The
+	// admin function's cache flush is a Set of a new generation.
+	cacheTableActions = []string{
+		"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem",
+		"dynamodb:GetItem", "dynamodb:PutItem",
+	}
+	// reaperTableActions (Store.ReleaseExpired): find expired open markers
+	// (Query), read the reservation (GetItem), move its state and lower
+	// its counters (UpdateItem), remove the marker (DeleteItem).
 	reaperTableActions = []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"}
 	// logActions: the log group exists (this program creates it), so the
 	// roles get no logs:CreateLogGroup.

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/dynamodb"
@@ -44,6 +45,10 @@ type Stage struct {
 	// ConnectCommand is the line to hand to users:
 	// wrapi connect --stage <stage> --url <proxy URL>.
 	ConnectCommand pulumi.StringOutput `pulumi:"connectCommand"`
+	// AdminConnectCommand also saves the region and the admin function
+	// in ~/.config/wrapi/stages.json, for wrapi limits/usage/keys/cache
+	// --stage <stage>.
+	AdminConnectCommand pulumi.StringOutput `pulumi:"adminConnectCommand"`
 }
 
 // StageArgs are a stage's validated settings and its Lambda packages
@@ -90,9 +95,9 @@ func NewStage(ctx *pulumi.Context, args StageArgs, opts ...pulumi.ResourceOption
 	if err := ctx.RegisterComponentResource("wrapi:index:Stage", prefix, s, opts...); err != nil {
 		return nil, err
 	}
-	child := []pulumi.ResourceOption{pulumi.Parent(s)}
+	// with: the options of every child (parented to the stage), plus extra.
 	with := func(extra ...pulumi.ResourceOption) []pulumi.ResourceOption {
-		return append(append([]pulumi.ResourceOption{}, child...), extra...)
+		return append([]pulumi.ResourceOption{pulumi.Parent(s)}, extra...)
 	}
 	tags := stageTags(cfg.Stage)
 
@@ -102,31 +107,31 @@ func NewStage(ctx *pulumi.Context, args StageArgs, opts ...pulumi.ResourceOption
 		Description:          pulumi.String("wrapi " + cfg.Stage + ": OpenAI API key and organization (JSON), read by the proxy"),
 		RecoveryWindowInDays: pulumi.Int(recoveryWindow(cfg)),
 		Tags:                 tags,
-	}, child...)
+	}, with()...)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := secretsmanager.NewSecretVersion(ctx, prefix+"-openai-value", &secretsmanager.SecretVersionArgs{
 		SecretId:     secret.ID(),
 		SecretString: pulumi.ToSecret(pulumi.String(string(cfg.OpenAISecret))).(pulumi.StringOutput),
-	}, child...); err != nil {
+	}, with()...); err != nil {
 		return nil, err
 	}
 
-	store, err := newTable(ctx, prefix+"-store", cfg, true, child...)
+	store, err := newTable(ctx, prefix+"-store", cfg, true, with()...)
 	if err != nil {
 		return nil, err
 	}
 	var cacheTable *dynamodb.Table
 	if cfg.Cache == CacheDynamoDB {
 		// The cache is disposable: no backups, no deletion protection.
-		if cacheTable, err = newTable(ctx, prefix+"-cache", cfg, false, child...); err != nil {
+		if cacheTable, err = newTable(ctx, prefix+"-cache", cfg, false, with()...); err != nil {
 			return nil, err
 		}
 	}
 	var net *network
 	if cfg.Cache == CacheMemcached {
-		if net, err = newMemcachedNetwork(ctx, s, cfg, child...); err != nil {
+		if net, err = newMemcachedNetwork(ctx, s, cfg, with()...); err != nil {
 			return nil, err
 		}
 	}
@@ -154,21 +159,30 @@ func NewStage(ctx *pulumi.Context, args StageArgs, opts ...pulumi.ResourceOption
 		"WRAPI_CACHE_DEFAULT": pulumi.String(onOff(cfg.CacheDefault)),
 		"WRAPI_CACHE_TTL":     pulumi.String(cfg.CacheTTL.String()),
 		"WRAPI_CACHE_SCOPE":   pulumi.String(cfg.CacheScope),
+		// The upstream call plus the drain after a client disconnect
+		// must end before Lambda kills the function.
+		"WRAPI_UPSTREAM_TIMEOUT": pulumi.String(upstreamTimeout(cfg.Timeout).String()),
 	})
+	if len(cfg.AllowUnmetered) > 0 {
+		proxyEnv["WRAPI_ALLOW_UNMETERED"] = pulumi.String(strings.Join(cfg.AllowUnmetered, ","))
+	}
 	adminEnv := merge(common, cacheEnv, pulumi.StringMap{"WRAPI_TIMEZONE": pulumi.String(cfg.TimeZone)})
 
-	tables := []pulumi.StringInput{store.Arn}
+	proxyGrants := []grant{
+		{sid: "Store", actions: proxyStoreActions, resources: []pulumi.StringInput{store.Arn}},
+		{sid: "OpenAIKey", actions: []string{"secretsmanager:GetSecretValue"}, resources: []pulumi.StringInput{secret.Arn}},
+	}
+	adminGrants := []grant{{sid: "Store", actions: adminStoreActions, resources: []pulumi.StringInput{store.Arn}}}
 	if cacheTable != nil {
-		tables = append(tables, cacheTable.Arn)
+		cache := grant{sid: "Cache", actions: cacheTableActions, resources: []pulumi.StringInput{cacheTable.Arn}}
+		proxyGrants = append(proxyGrants, cache)
+		adminGrants = append(adminGrants, cache)
 	}
 	proxy, err := newFunction(ctx, functionSpec{
 		cfg: cfg, name: fnProxy, code: args.Artifacts[fnProxy], env: proxyEnv, net: net,
 		memory: cfg.Memory, timeout: cfg.Timeout, reserved: cfg.ReservedConcurrency,
 		description: "wrapi " + cfg.Stage + ": the OpenAI-compatible proxy (function URL)",
-		grants: []grant{
-			{sid: "Tables", actions: proxyTableActions, resources: tables},
-			{sid: "OpenAIKey", actions: []string{"secretsmanager:GetSecretValue"}, resources: []pulumi.StringInput{secret.Arn}},
-		},
+		grants:      proxyGrants,
 	}, with)
 	if err != nil {
 		return nil, err
@@ -177,7 +191,7 @@ func NewStage(ctx *pulumi.Context, args StageArgs, opts ...pulumi.ResourceOption
 		cfg: cfg, name: fnAdmin, code: args.Artifacts[fnAdmin], env: adminEnv, net: net,
 		memory: cfg.Memory, timeout: 60,
 		description: "wrapi " + cfg.Stage + ": admin commands (lambda:InvokeFunction)",
-		grants:      []grant{{sid: "Tables", actions: adminTableActions, resources: tables}},
+		grants:      adminGrants,
 	}, with)
 	if err != nil {
 		return nil, err
@@ -222,7 +236,7 @@ func NewStage(ctx *pulumi.Context, args StageArgs, opts ...pulumi.ResourceOption
 			},
 		),
 		Tags: tags,
-	}, child...)
+	}, with()...)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +247,7 @@ func NewStage(ctx *pulumi.Context, args StageArgs, opts ...pulumi.ResourceOption
 			grant{sid: "ReadUsage", actions: adminReadActions, resources: []pulumi.StringInput{store.Arn}},
 		),
 		Tags: tags,
-	}, child...)
+	}, with()...)
 	if err != nil {
 		return nil, err
 	}
@@ -253,11 +267,14 @@ func NewStage(ctx *pulumi.Context, args StageArgs, opts ...pulumi.ResourceOption
 	s.UsersPolicyArn = users.Arn
 	s.AdminsPolicyArn = admins.Arn
 	s.ConnectCommand = pulumi.Sprintf("wrapi connect --stage %s --url %s", cfg.Stage, url)
+	s.AdminConnectCommand = pulumi.Sprintf("wrapi connect --stage %s --url %s --region %s --admin-function %s --save",
+		cfg.Stage, url, cfg.Region, admin.fn.Name)
 	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"name": s.Name, "requireLimit": s.RequireLimit, "prodLike": s.ProdLike,
 		"proxyUrl": s.ProxyURL, "proxyFunctionName": s.ProxyFunctionName, "adminFunctionName": s.AdminFunctionName,
 		"storeTableName": s.StoreTableName, "cacheTableName": s.CacheTableName, "secretArn": s.SecretArn,
-		"usersPolicyArn": s.UsersPolicyArn, "adminsPolicyArn": s.AdminsPolicyArn, "connectCommand": s.ConnectCommand,
+		"usersPolicyArn": s.UsersPolicyArn, "adminsPolicyArn": s.AdminsPolicyArn,
+		"connectCommand": s.ConnectCommand, "adminConnectCommand": s.AdminConnectCommand,
 	}); err != nil {
 		return nil, err
 	}
@@ -478,6 +495,14 @@ func merge(maps ...pulumi.StringMap) pulumi.StringMap {
 	return out
 }
 
+// upstreamTimeout leaves the proxy's last three minutes (half, for short
+// timeouts) to draining and settling: 900 s gives 12 min, the proxy
+// function's own default.
+func upstreamTimeout(timeoutSeconds int) time.Duration {
+	reserve := min(180, timeoutSeconds/2)
+	return time.Duration(timeoutSeconds-reserve) * time.Second
+}
+
 func onOff(b bool) string {
 	if b {
 		return "on"
@@ -513,5 +538,6 @@ func createInfrastructure(ctx *pulumi.Context) (*Stage, error) {
 	ctx.Export("usersPolicyArn", s.UsersPolicyArn)
 	ctx.Export("adminsPolicyArn", s.AdminsPolicyArn)
 	ctx.Export("connectCommand", s.ConnectCommand)
+	ctx.Export("adminConnectCommand", s.AdminConnectCommand)
 	return s, nil
 }
