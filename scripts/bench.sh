@@ -117,6 +117,12 @@ END {
     verdict = (head != "n/a" && head <= 1.5) ? "within target" : "OVER target"
     printf "ratio  wrapi added p50 / bare-proxy added p50 (chat, serial): %s  (target <= 1.5: %s)\n", head, verdict
     printf "       wrapi added CPU / bare-proxy added CPU per call:       %s\n", headcpu
+    spread = ""
+    for (r = 1; r <= seen["Wrapi/serial"]; r++) {
+      d = v["BareReverseProxy/serial", r, "p50-us"] - v["Direct/serial", r, "p50-us"]
+      spread = spread sprintf(" %s", d > 0 ? sprintf("%.2f", (v["Wrapi/serial", r, "p50-us"] - v["Direct/serial", r, "p50-us"]) / d) : "n/a")
+    }
+    printf "       p50 ratio of each round:%s\n", spread
   }
   print "p50/p99: client-observed latency of one call; +: minus Direct of the same round and mode."
   print "cpu: process CPU time (user+sys) per call, bookkeeping drained inside the run; less"

@@ -294,7 +294,9 @@ func TestExpiredCredentialsRefreshed(t *testing.T) {
 	a, b := send(), send() // cached: one retrieval
 	time.Sleep(400 * time.Millisecond)
 	c := send()
-	akid := func(s seen) string { return strings.SplitN(strings.TrimPrefix(s.header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential="), "/", 2)[0] }
+	akid := func(s seen) string {
+		return strings.SplitN(strings.TrimPrefix(s.header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential="), "/", 2)[0]
+	}
 	if akid(a) != "ASIAGEN1" || akid(b) != "ASIAGEN1" || akid(c) != "ASIAGEN2" || calls.Load() != 2 {
 		t.Fatalf("keys %s, %s, %s after %d retrievals; want the cached key twice, then a fresh one", akid(a), akid(b), akid(c), calls.Load())
 	}

@@ -32,10 +32,12 @@
 //	if err != nil {
 //		return err
 //	}
+//	stageURL := "https://abc123.lambda-url.us-east-1.on.aws"
 //	oc := openai.NewClient(
+//		option.WithBaseURL(stageURL+"/v1"),
 //		option.WithAPIKey("unused"), // the signature replaces the key
 //		option.WithHTTPClient(&http.Client{Transport: client.New(client.Config{
-//			URL:         "https://abc123.lambda-url.us-east-1.on.aws",
+//			URL:         stageURL,
 //			Region:      cfg.Region, // or empty: read from the URL
 //			Credentials: cfg.Credentials,
 //			Project:     "my-project",

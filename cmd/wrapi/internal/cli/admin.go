@@ -15,20 +15,6 @@ import (
 	"github.com/wrapi-dev/wrapi/pkg/store"
 )
 
-// withService opens the local store and runs fn with an admin service.
-func withService(ctx context.Context, storePath, stage, tz string, fn func(*admin.Service) error) error {
-	loc, err := time.LoadLocation(tz)
-	if err != nil {
-		return fmt.Errorf("%w: --timezone: %v", errUsage, err)
-	}
-	st, err := openStore(ctx, storePath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	return fn(&admin.Service{Store: st, Stage: stage, Location: loc})
-}
-
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -37,9 +23,7 @@ func writeJSON(w io.Writer, v any) error {
 
 func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("usage", stderr)
-	sp := storeFlag(fs)
-	stage := fs.String("stage", "local", "stage name")
-	tz := fs.String("timezone", "UTC", "time zone of budget periods")
+	tg := targetFlags(fs, true)
 	by := fs.String("by", "project", "group by any of day,project,user,model (comma-separated)")
 	since := fs.String("since", "", "from this date or RFC 3339 time (inclusive)")
 	until := fs.String("until", "", "to this date or RFC 3339 time (exclusive)")
@@ -61,7 +45,7 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if q.Until, err = parseTime(*until); err != nil {
 		return err
 	}
-	return withService(ctx, *sp, *stage, *tz, func(s *admin.Service) error {
+	return tg.run(ctx, func(s adminAPI) error {
 		rep, err := s.Usage(ctx, q)
 		if err != nil {
 			return err
@@ -132,9 +116,7 @@ func runLimits(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	sub := args[0]
 	fs := newFlags("limits "+sub, stderr)
-	sp := storeFlag(fs)
-	stage := fs.String("stage", "local", "stage name")
-	tz := fs.String("timezone", "UTC", "time zone of budget periods")
+	tg := targetFlags(fs, true)
 	var sc budget.Scope
 	var usd, period string
 	var asJSON bool
@@ -155,7 +137,7 @@ func runLimits(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	return withService(ctx, *sp, *stage, *tz, func(s *admin.Service) error {
+	return tg.run(ctx, func(s adminAPI) error {
 		switch sub {
 		case "set":
 			if usd == "" {
@@ -197,7 +179,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	sub := args[0]
 	fs := newFlags("keys "+sub, stderr)
-	sp := storeFlag(fs)
+	tg := targetFlags(fs, false)
 	var user, project string
 	var asJSON bool
 	switch sub {
@@ -213,7 +195,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	return withService(ctx, *sp, "local", "UTC", func(s *admin.Service) error {
+	return tg.run(ctx, func(s adminAPI) error {
 		switch sub {
 		case "create":
 			secret, k, err := s.CreateKey(ctx, user, project)
@@ -264,11 +246,11 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 func runReap(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("reap", stderr)
-	sp := storeFlag(fs)
+	tg := targetFlags(fs, false)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return withService(ctx, *sp, "local", "UTC", func(s *admin.Service) error {
+	return tg.run(ctx, func(s adminAPI) error {
 		n, err := s.Reap(ctx)
 		if err != nil {
 			return err
@@ -280,12 +262,12 @@ func runReap(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 func runReservations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("reservations", stderr)
-	sp := storeFlag(fs)
+	tg := targetFlags(fs, false)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	return withService(ctx, *sp, "local", "UTC", func(s *admin.Service) error {
+	return tg.run(ctx, func(s adminAPI) error {
 		rs, err := s.Reservations(ctx)
 		if err != nil {
 			return err

@@ -17,14 +17,14 @@ func runCache(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	sub := args[0]
 	fs := newFlags("cache "+sub, stderr)
-	sp := storeFlag(fs)
+	tg := targetFlags(fs, false)
 	var project, user, since, until string
 	var all, asJSON bool
 	switch sub {
 	case "flush":
 		fs.StringVar(&project, "project", "", "flush only this project's entries (scope project)")
 		fs.StringVar(&user, "user", "", "flush only this user's entries (scope user)")
-		fs.BoolVar(&all, "stage", false, "flush the stage-wide scope (scope stage)")
+		fs.BoolVar(&all, "stage-wide", false, "flush the stage-wide scope (scope stage)")
 	case "stats":
 		fs.StringVar(&since, "since", "", "from this date or RFC 3339 time")
 		fs.StringVar(&until, "until", "", "to this date or RFC 3339 time")
@@ -35,11 +35,6 @@ func runCache(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *sp)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	switch sub {
 	case "flush":
 		scope := ""
@@ -53,40 +48,40 @@ func runCache(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		case all:
 			scope = "stage"
 		}
-		gens, err := st.CacheGenerations(ctx)
-		if err != nil {
-			return err
-		}
-		if err := gens.Bump(ctx, scope); err != nil {
-			return err
-		}
-		if scope == "" {
-			scope = "everything"
-		}
-		fmt.Fprintf(stdout, "cache flushed: %s (a running server sees it within a second)\n", scope)
-		return nil
+		return tg.run(ctx, func(s adminAPI) error {
+			if err := s.FlushCache(ctx, scope); err != nil {
+				return err
+			}
+			if scope == "" {
+				scope = "everything"
+			}
+			fmt.Fprintf(stdout, "cache flushed: %s (a running server sees it within a second)\n", scope)
+			return nil
+		})
 	default:
-		var f store.UsageFilter
-		if f.Since, err = parseTime(since); err != nil {
+		q := admin.UsageQuery{By: []string{"project"}}
+		var err error
+		if q.Since, err = parseTime(since); err != nil {
 			return err
 		}
-		if f.Until, err = parseTime(until); err != nil {
+		if q.Until, err = parseTime(until); err != nil {
 			return err
 		}
-		rows, err := st.DailyUsage(ctx, f)
-		if err != nil {
-			return err
-		}
-		rep := admin.Group(rows, []string{"project"})
-		if asJSON {
-			return writeJSON(stdout, cacheStats(rep))
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "project\trequests\thits\thit_rate\tsaved_usd\tspent_usd\t")
-		for _, l := range append(rep.Lines, admin.UsageLine{Key: map[string]string{"project": "TOTAL"}, UsageRow: rep.Total}) {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t\n", l.Key["project"], l.Requests, l.CacheHits, hitRate(l.UsageRow), l.Saved, l.Cost)
-		}
-		return tw.Flush()
+		return tg.run(ctx, func(s adminAPI) error {
+			rep, err := s.Usage(ctx, q)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(stdout, cacheStats(rep))
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "project\trequests\thits\thit_rate\tsaved_usd\tspent_usd\t")
+			for _, l := range append(rep.Lines, admin.UsageLine{Key: map[string]string{"project": "TOTAL"}, UsageRow: rep.Total}) {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t\n", l.Key["project"], l.Requests, l.CacheHits, hitRate(l.UsageRow), l.Saved, l.Cost)
+			}
+			return tw.Flush()
+		})
 	}
 }
 

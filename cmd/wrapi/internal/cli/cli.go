@@ -20,13 +20,21 @@ const usageText = `wrapi — an OpenAI API proxy that meters, caps and caches sp
 
 Usage:
   wrapi serve    [flags]                 run the proxy locally on an embedded store
+  wrapi connect  --stage S [--project P] [--url URL] [--port N]
+                                         local sidecar that signs SDK calls to a deployed stage
   wrapi usage    [--by project,user,model,day] [--since D] [--until D] [--json]
   wrapi limits   set|list|delete [flags] manage budget limits
   wrapi keys     create|list|revoke      manage virtual keys (sk-wrapi-…)
   wrapi cache    flush [--project P] | stats   flush cached responses, or show hits and savings
+  wrapi dashboard [--listen 127.0.0.1:8790] [--admin]   web page: spend, limits, cache, errors (CSV too)
   wrapi reservations [--json]            list budget reservations held by requests in flight
   wrapi reap                             release expired budget reservations
   wrapi version
+
+The admin commands (usage, limits, keys, cache, reservations, reap) work on
+a local store (--store PATH, the default) or on a deployed stage
+(--stage NAME: its admin function, invoked with your AWS credentials;
+stages are listed in ~/.config/wrapi/stages.json).
 
 Run "wrapi COMMAND -h" for a command's flags. Every flag has a WRAPI_<FLAG>
 environment variable (e.g. WRAPI_STORE, WRAPI_LISTEN).
@@ -48,6 +56,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = runServe(ctx, args[1:], stdout, stderr)
+	case "connect":
+		err = runConnect(ctx, args[1:], stdout, stderr)
 	case "usage":
 		err = runUsage(ctx, args[1:], stdout, stderr)
 	case "limits":
@@ -56,6 +66,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runKeys(ctx, args[1:], stdout, stderr)
 	case "cache":
 		err = runCache(ctx, args[1:], stdout, stderr)
+	case "dashboard":
+		err = runDashboard(ctx, args[1:], stdout, stderr)
 	case "reap":
 		err = runReap(ctx, args[1:], stdout, stderr)
 	case "reservations":
