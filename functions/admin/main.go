@@ -13,15 +13,9 @@ import (
 )
 
 func main() {
-	cfg, err := stage.FromEnv(os.Getenv)
-	logger := cfg.Logger()
+	cfg, deps, logger, err := stage.Boot(context.Background(), stage.Needs{Cache: true})
 	if err != nil {
-		logger.Error("invalid configuration", "err", err)
-		os.Exit(1)
-	}
-	deps, err := stage.Open(context.Background(), cfg, stage.Needs{Cache: true})
-	if err != nil {
-		logger.Error("cold start failed", "err", err)
+		logger.Error("admin cannot start", "err", err)
 		os.Exit(1)
 	}
 	lambda.Start(stage.AdminHandler(cfg.Admin(deps)))

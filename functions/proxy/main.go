@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambdaurl"
@@ -13,21 +14,14 @@ import (
 )
 
 func main() {
-	cfg, err := stage.FromEnv(os.Getenv)
-	logger := cfg.Logger()
-	if err != nil {
-		logger.Error("invalid configuration", "err", err)
-		os.Exit(1)
+	cfg, deps, logger, err := stage.Boot(context.Background(), stage.Needs{Secret: true, Cache: true})
+	if err == nil {
+		var h http.Handler
+		if h, err = cfg.ProxyHandler(deps, logger); err == nil {
+			lambdaurl.Start(h)
+			return
+		}
 	}
-	deps, err := stage.Open(context.Background(), cfg, stage.Needs{Secret: true, Cache: true})
-	if err != nil {
-		logger.Error("cold start failed", "err", err)
-		os.Exit(1)
-	}
-	h, err := cfg.ProxyHandler(deps, logger)
-	if err != nil {
-		logger.Error("invalid configuration", "err", err)
-		os.Exit(1)
-	}
-	lambdaurl.Start(h)
+	logger.Error("proxy cannot start", "err", err)
+	os.Exit(1)
 }

@@ -12,15 +12,9 @@ import (
 )
 
 func main() {
-	cfg, err := stage.FromEnv(os.Getenv)
-	logger := cfg.Logger()
+	_, deps, logger, err := stage.Boot(context.Background(), stage.Needs{})
 	if err != nil {
-		logger.Error("invalid configuration", "err", err)
-		os.Exit(1)
-	}
-	deps, err := stage.Open(context.Background(), cfg, stage.Needs{})
-	if err != nil {
-		logger.Error("cold start failed", "err", err)
+		logger.Error("reaper cannot start", "err", err)
 		os.Exit(1)
 	}
 	lambda.Start(stage.ReaperHandler(deps.Store, logger))

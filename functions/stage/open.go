@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -73,4 +75,19 @@ func (c Config) openCache(ddb *dynamodb.Client) (*cache.Cache, error) {
 		return nil, nil
 	}
 	return cache.New(b, cache.Options{Namespace: c.Stage}), nil
+}
+
+// Boot is a function's cold start: configuration from the environment,
+// then Open. The logger is usable even when err is set.
+func Boot(ctx context.Context, needs Needs) (Config, Deps, *slog.Logger, error) {
+	cfg, err := FromEnv(os.Getenv)
+	logger := cfg.Logger()
+	if err != nil {
+		return cfg, Deps{}, logger, fmt.Errorf("invalid configuration: %w", err)
+	}
+	deps, err := Open(ctx, cfg, needs)
+	if err != nil {
+		return cfg, Deps{}, logger, fmt.Errorf("cold start: %w", err)
+	}
+	return cfg, deps, logger, nil
 }

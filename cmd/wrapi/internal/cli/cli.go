@@ -139,16 +139,4 @@ func openStore(ctx context.Context, path string) (*sqlite.Store, error) {
 }
 
 // parseTime reads a date (2026-11-01) or an RFC 3339 instant.
-func parseTime(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		return t, nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: %q is neither a date (2006-01-02) nor an RFC 3339 time", errUsage, s)
-	}
-	return t, nil
-}
+func parseTime(s string) (time.Time, error) { return admin.ParseTime(s) }
