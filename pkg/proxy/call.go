@@ -239,9 +239,9 @@ func (c *call) reserve(ctx context.Context, body *[]byte) *apierror.Error {
 		return apierror.InvalidRequest("request_too_large", "", "the request's worst-case cost cannot be represented")
 	}
 	c.bound = bound
-	c.rec.Reserved = bound
 	c.remaining = budget.Unlimited
 	if len(checks) == 0 {
+		c.rec.Reserved = bound
 		return nil
 	}
 	d, err := h.cfg.Store.Reserve(ctx, store.Reservation{
@@ -255,6 +255,7 @@ func (c *call) reserve(ctx context.Context, body *[]byte) *apierror.Error {
 		return apierror.BudgetExceeded(budget.RefusalMessage(*d.Refused, bound))
 	}
 	c.reserved = true
+	c.rec.Reserved = bound
 	c.remaining = d.Remaining
 	return nil
 }
