@@ -183,7 +183,7 @@ func outputField(endpoint string) string {
 // matching limit. It may clamp the output bound in *body.
 func (c *call) reserve(ctx context.Context, body *[]byte) *apierror.Error {
 	h, p, m := c.h, c.parsed, c.model
-	limits, err := h.cfg.Store.ListLimits(ctx)
+	limits, err := h.listLimits(ctx)
 	if err != nil {
 		h.log.Error("list limits failed", "err", err, "request_id", c.rec.ID)
 		return apierror.StoreUnavailable()
@@ -372,8 +372,6 @@ func (c *call) finish(o outcome) {
 
 func (c *call) settle(o outcome) {
 	h := c.h
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	rec := c.rec
 	rec.Status = o.status
 	rec.ErrorCode = o.errCode
@@ -381,8 +379,7 @@ func (c *call) settle(o outcome) {
 	rec.ServiceTier = o.result.ServiceTier
 	success := o.status >= 200 && o.status <= 299
 	if !success && o.status != 499 {
-		c.release()
-		h.writeRecord(rec)
+		c.finishStore(store.Outcome{Release: true}, rec)
 		return
 	}
 	var cost money.Nanos
@@ -417,15 +414,40 @@ func (c *call) settle(o outcome) {
 		h.log.Warn("actual cost exceeded the reserved worst case", "request_id", rec.ID,
 			"reserved", c.bound.String(), "actual", cost.String(), "model", rec.ModelRequested)
 	}
+	c.finishStore(store.Outcome{Actual: cost}, rec)
+	if !rec.Estimated {
+		c.store(o, cost)
+	}
+}
+
+// finishStore settles or releases the call's reservation (if it holds
+// one) and writes its record: in one commit when the store can.
+func (c *call) finishStore(o store.Outcome, rec store.Record) {
+	h := c.h
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if c.reserved {
-		if err := h.cfg.Store.Settle(ctx, rec.ID, cost); err != nil {
+		o.Reservation = rec.ID
+	}
+	if f, ok := h.cfg.Store.(store.Finisher); ok {
+		if err := f.Finish(ctx, o, rec); err != nil {
+			h.log.Error("settling and recording failed; the reservation stays held until the reaper releases it", "err", err,
+				"request_id", rec.ID, "project", rec.Project, "user", rec.User, "cost", rec.Cost.String())
+		}
+		return
+	}
+	if o.Reservation != "" {
+		var err error
+		if o.Release {
+			err = h.cfg.Store.Release(ctx, rec.ID)
+		} else {
+			err = h.cfg.Store.Settle(ctx, rec.ID, o.Actual)
+		}
+		if err != nil {
 			h.log.Error("settle failed; the reservation stays held until the reaper releases it", "err", err, "request_id", rec.ID)
 		}
 	}
 	h.writeRecord(rec)
-	if !rec.Estimated {
-		c.store(o, cost)
-	}
 }
 
 func (h *Handler) writeRecord(rec store.Record) {

@@ -69,6 +69,12 @@ type Config struct {
 	// runs after the response, off the client's critical path; Wait
 	// blocks until it is done.
 	SyncFinish bool
+	// LimitsTTL is how long the list of limits is reused before it is read
+	// again (default 1 s; negative: read on every request). A limit added
+	// elsewhere (the CLI, the dashboard, another Lambda) applies within
+	// it; a changed amount applies at once, because every reservation
+	// re-reads the amounts of the limits it touches atomically.
+	LimitsTTL time.Duration
 	// Cache answers repeated requests; nil disables caching.
 	Cache *cache.Cache
 	// CacheDefault caches requests that do not say (openai-proxy-caching
@@ -91,6 +97,7 @@ type Config struct {
 // Handler is the proxy.
 type Handler struct {
 	cfg     Config
+	limits  limitsCache
 	rp      *httputil.ReverseProxy
 	log     *slog.Logger
 	allowed map[string]bool
@@ -147,6 +154,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.ReservationTTL <= 0 {
 		cfg.ReservationTTL = cfg.UpstreamTimeout + 5*time.Minute
 	}
+	if cfg.LimitsTTL == 0 {
+		cfg.LimitsTTL = time.Second
+	}
 	if cfg.CacheTTL <= 0 {
 		cfg.CacheTTL = 24 * time.Hour
 	}
@@ -166,7 +176,7 @@ func New(cfg Config) (*Handler, error) {
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:        h.rewrite,
 		Transport:      cfg.Transport,
-		FlushInterval:  -1,
+		FlushInterval:  0, // ReverseProxy flushes event streams and unknown-length bodies at once anyway
 		ModifyResponse: h.modifyResponse,
 		ErrorHandler:   h.errorHandler,
 		ErrorLog:       slogErrorLog(cfg.Logger),

@@ -178,6 +178,24 @@ type Keys interface {
 	RevokeKey(ctx context.Context, id string, at time.Time) error
 }
 
+// Outcome is how a request's reservation ends.
+type Outcome struct {
+	// Reservation is the reservation's ID, "" when the request held none.
+	Reservation string
+	// Release returns the reservation; otherwise it is settled to Actual.
+	Release bool
+	Actual  money.Nanos
+}
+
+// Finisher is implemented by stores that can settle (or release) a
+// reservation and write the request's record in one atomic step, one
+// commit instead of two. The semantics are those of Settle/Release then
+// Record; a reservation that is already final or unknown only skips the
+// settlement.
+type Finisher interface {
+	Finish(ctx context.Context, o Outcome, rec Record) error
+}
+
 // Store is everything the proxy and the admin operations need.
 type Store interface {
 	Usage

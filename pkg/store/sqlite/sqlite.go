@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wrapi-dev/wrapi/pkg/budget"
@@ -29,9 +30,56 @@ import (
 
 // Store is a store.Store on one SQLite file.
 type Store struct {
-	w *sql.DB // one connection: all writes, serialised
-	r *sql.DB // readers
+	w     *sql.DB  // one connection: all writes, serialised
+	r     *sql.DB  // readers
+	stmts sync.Map // query → *sql.Stmt prepared on w (hot paths only)
 }
+
+// stmt returns the writer's prepared statement for q. Every hot-path
+// query (reserve, settle, record) is prepared once when the store opens;
+// preparing later would wait for the single writer connection, which a
+// transaction may be holding.
+func (s *Store) stmt(q string) (*sql.Stmt, error) {
+	if v, ok := s.stmts.Load(q); ok {
+		return v.(*sql.Stmt), nil
+	}
+	return nil, fmt.Errorf("sqlite: statement not prepared: %.40q", q)
+}
+
+// txStmt is stmt bound to tx (on the same single connection, so the
+// prepared statement is reused, not re-prepared).
+func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	st, err := s.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, st), nil
+}
+
+// prepareAll prepares the hot-path statements on the writer.
+func (s *Store) prepareAll(ctx context.Context) error {
+	for _, q := range []string{qInsertRecord, qReservationState, qLimitAmount, qCommitted, qAddCounter,
+		qInsertReservation, qReservation, qUpdateReservation} {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		s.stmts.Store(q, st)
+	}
+	return nil
+}
+
+const (
+	qInsertRecord = `INSERT OR IGNORE INTO records VALUES
+	 (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	qReservationState  = `SELECT state FROM reservations WHERE id = ?`
+	qLimitAmount       = `SELECT amount FROM limits WHERE id = ?`
+	qCommitted         = `SELECT committed FROM counters WHERE limit_id = ? AND win = ?`
+	qAddCounter        = `INSERT INTO counters VALUES (?,?,?) ON CONFLICT(limit_id, win) DO UPDATE SET committed = committed + excluded.committed`
+	qInsertReservation = `INSERT INTO reservations VALUES (?,?,?,?,?,?,?)`
+	qReservation       = `SELECT state, amount, counters FROM reservations WHERE id = ?`
+	qUpdateReservation = `UPDATE reservations SET state = ?, updated = ? WHERE id = ?`
+)
 
 var _ store.Store = (*Store)(nil)
 
@@ -136,11 +184,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 		r.SetMaxOpenConns(4)
 	}
-	return &Store{w: w, r: r}, nil
+	s := &Store{w: w, r: r}
+	if err := s.prepareAll(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: prepare statements in %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
@@ -157,20 +211,25 @@ func b2i(b bool) int {
 
 // Record implements store.Usage.
 func (s *Store) Record(ctx context.Context, r store.Record) error {
+	st, err := s.stmt(qInsertRecord)
+	if err == nil {
+		_, err = st.ExecContext(ctx, recordArgs(r)...)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: record %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+func recordArgs(r store.Record) []any {
 	u := r.Usage
-	_, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO records VALUES
-	 (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		r.ID, r.Time.UnixNano(), r.Time.UTC().Format("2006-01-02"),
+	return []any{r.ID, r.Time.UnixNano(), r.Time.UTC().Format("2006-01-02"),
 		r.Stage, r.Project, r.User, r.KeyID, r.Endpoint, r.ModelRequested, r.ModelServed,
 		r.ServiceTier, r.Status, r.ErrorCode,
 		u.InputTokens, u.CachedInputTokens, u.AudioInputTokens, u.CachedAudioInputTokens,
 		u.ImageInputTokens, u.OutputTokens, u.ReasoningTokens, u.AudioOutputTokens, u.ImageOutputTokens,
 		int64(r.Cost), int64(r.Reserved), int64(r.Saved), b2i(r.CacheHit), r.PriceVersion,
-		int64(r.Latency), b2i(r.Stream), b2i(r.Estimated))
-	if err != nil {
-		return fmt.Errorf("sqlite: record %s: %w", r.ID, err)
-	}
-	return nil
+		int64(r.Latency), b2i(r.Stream), b2i(r.Estimated)}
 }
 
 func filterSQL(f store.UsageFilter) (string, []any) {
@@ -350,10 +409,30 @@ func (s *Store) Committed(ctx context.Context, checks []budget.Check) ([]budget.
 	return out, nil
 }
 
-func addCounter(ctx context.Context, tx *sql.Tx, k budget.CounterKey, delta money.Nanos) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO counters VALUES (?,?,?)
-	  ON CONFLICT(limit_id, win) DO UPDATE SET committed = committed + excluded.committed`,
-		k.LimitID, k.Window, int64(delta))
+func (s *Store) addCounter(ctx context.Context, tx *sql.Tx, k budget.CounterKey, delta money.Nanos) error {
+	st, err := s.txStmt(ctx, tx, qAddCounter)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, k.LimitID, k.Window, int64(delta))
+	return err
+}
+
+// queryRow runs a prepared single-row query inside tx.
+func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, q string, args []any, dest ...any) error {
+	st, err := s.txStmt(ctx, tx, q)
+	if err != nil {
+		return err
+	}
+	return st.QueryRowContext(ctx, args...).Scan(dest...)
+}
+
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) error {
+	st, err := s.txStmt(ctx, tx, q)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
 	return err
 }
 
@@ -367,7 +446,7 @@ func (s *Store) Reserve(ctx context.Context, r store.Reservation) (budget.Decisi
 	}
 	defer tx.Rollback()
 	var state string
-	switch err := tx.QueryRowContext(ctx, `SELECT state FROM reservations WHERE id = ?`, r.ID).Scan(&state); {
+	switch err := s.queryRow(ctx, tx, qReservationState, []any{r.ID}, &state); {
 	case err == nil:
 		// A retried Reserve: the first one took effect.
 		return budget.Decision{OK: true, Remaining: budget.Unlimited}, nil
@@ -377,7 +456,7 @@ func (s *Store) Reserve(ctx context.Context, r store.Reservation) (budget.Decisi
 	checks := make([]budget.Check, 0, len(r.Checks))
 	for _, c := range r.Checks {
 		var amt int64
-		err := tx.QueryRowContext(ctx, `SELECT amount FROM limits WHERE id = ?`, c.Limit.ID).Scan(&amt)
+		err := s.queryRow(ctx, tx, qLimitAmount, []any{c.Limit.ID}, &amt)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -385,9 +464,14 @@ func (s *Store) Reserve(ctx context.Context, r store.Reservation) (budget.Decisi
 			return budget.Decision{}, fmt.Errorf("sqlite: reserve %s: %w", r.ID, err)
 		}
 		c.Limit.Amount = money.Nanos(amt)
-		if c.Committed, err = committed(ctx, tx, c.Key()); err != nil {
+		var cm int64
+		k := c.Key()
+		switch err := s.queryRow(ctx, tx, qCommitted, []any{k.LimitID, k.Window}, &cm); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
 			return budget.Decision{}, fmt.Errorf("sqlite: reserve %s: %w", r.ID, err)
 		}
+		c.Committed = money.Nanos(cm)
 		checks = append(checks, c)
 	}
 	d := budget.Decide(r.Amount, checks)
@@ -397,12 +481,12 @@ func (s *Store) Reserve(ctx context.Context, r store.Reservation) (budget.Decisi
 	keys := make([]budget.CounterKey, len(checks))
 	for i, c := range checks {
 		keys[i] = c.Key()
-		if err := addCounter(ctx, tx, keys[i], r.Amount); err != nil {
+		if err := s.addCounter(ctx, tx, keys[i], r.Amount); err != nil {
 			return budget.Decision{}, fmt.Errorf("sqlite: reserve %s: %w", r.ID, err)
 		}
 	}
 	kj, _ := json.Marshal(keys)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO reservations VALUES (?,?,?,?,?,?,?)`,
+	if err := s.exec(ctx, tx, qInsertReservation,
 		r.ID, int64(r.Amount), r.Created.UnixNano(), r.Expires.UnixNano(), store.Reserved, string(kj), r.Created.UnixNano()); err != nil {
 		return budget.Decision{}, fmt.Errorf("sqlite: reserve %s: %w", r.ID, err)
 	}
@@ -412,17 +496,27 @@ func (s *Store) Reserve(ctx context.Context, r store.Reservation) (budget.Decisi
 	return d, nil
 }
 
-// finish moves reservation id to a final state, applying delta(state,
-// amount) to its counters.
-func (s *Store) finish(ctx context.Context, op, id string, next func(state string, amount money.Nanos) (newState string, delta money.Nanos, ok bool)) error {
+type transition func(state string, amount money.Nanos) (newState string, delta money.Nanos, ok bool)
+
+// finish moves reservation id to a final state in its own transaction.
+func (s *Store) finish(ctx context.Context, op, id string, next transition) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s %s: %w", op, id, err)
 	}
 	defer tx.Rollback()
+	if err := s.finishTx(ctx, tx, op, id, next); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// finishTx moves reservation id to a final state inside tx, applying
+// delta(state, amount) to its counters.
+func (s *Store) finishTx(ctx context.Context, tx *sql.Tx, op, id string, next transition) error {
 	var state, kj string
 	var amt int64
-	err = tx.QueryRowContext(ctx, `SELECT state, amount, counters FROM reservations WHERE id = ?`, id).Scan(&state, &amt, &kj)
+	err := s.queryRow(ctx, tx, qReservation, []any{id}, &state, &amt, &kj)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.ErrNotFound
 	}
@@ -439,21 +533,19 @@ func (s *Store) finish(ctx context.Context, op, id string, next func(state strin
 	}
 	if delta != 0 {
 		for _, k := range keys {
-			if err := addCounter(ctx, tx, k, delta); err != nil {
+			if err := s.addCounter(ctx, tx, k, delta); err != nil {
 				return fmt.Errorf("sqlite: %s %s: %w", op, id, err)
 			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE reservations SET state = ?, updated = ? WHERE id = ?`,
-		newState, time.Now().UnixNano(), id); err != nil {
+	if err := s.exec(ctx, tx, qUpdateReservation, newState, time.Now().UnixNano(), id); err != nil {
 		return fmt.Errorf("sqlite: %s %s: %w", op, id, err)
 	}
-	return tx.Commit()
+	return nil
 }
 
-// Settle implements store.Budgets.
-func (s *Store) Settle(ctx context.Context, id string, actual money.Nanos) error {
-	return s.finish(ctx, "settle", id, func(state string, amount money.Nanos) (string, money.Nanos, bool) {
+func settleTo(actual money.Nanos) transition {
+	return func(state string, amount money.Nanos) (string, money.Nanos, bool) {
 		switch state {
 		case store.Reserved:
 			return store.Settled, actual - amount, true
@@ -461,17 +553,49 @@ func (s *Store) Settle(ctx context.Context, id string, actual money.Nanos) error
 			return store.Settled, actual, true
 		}
 		return "", 0, false
-	})
+	}
+}
+
+func release(state string, amount money.Nanos) (string, money.Nanos, bool) {
+	if state == store.Reserved {
+		return store.Released, -amount, true
+	}
+	return "", 0, false
+}
+
+// Finish implements store.Finisher: the reservation's settlement (or
+// release) and the request's record in one transaction, one commit.
+func (s *Store) Finish(ctx context.Context, o store.Outcome, rec store.Record) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: finish %s: %w", rec.ID, err)
+	}
+	defer tx.Rollback()
+	if o.Reservation != "" {
+		next := settleTo(o.Actual)
+		if o.Release {
+			next = release
+		}
+		if err := s.finishTx(ctx, tx, "finish", o.Reservation, next); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	if err := s.exec(ctx, tx, qInsertRecord, recordArgs(rec)...); err != nil {
+		return fmt.Errorf("sqlite: record %s: %w", rec.ID, err)
+	}
+	return tx.Commit()
+}
+
+var _ store.Finisher = (*Store)(nil)
+
+// Settle implements store.Budgets.
+func (s *Store) Settle(ctx context.Context, id string, actual money.Nanos) error {
+	return s.finish(ctx, "settle", id, settleTo(actual))
 }
 
 // Release implements store.Budgets.
 func (s *Store) Release(ctx context.Context, id string) error {
-	return s.finish(ctx, "release", id, func(state string, amount money.Nanos) (string, money.Nanos, bool) {
-		if state == store.Reserved {
-			return store.Released, -amount, true
-		}
-		return "", 0, false
-	})
+	return s.finish(ctx, "release", id, release)
 }
 
 // Reservations implements store.Budgets.

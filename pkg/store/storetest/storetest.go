@@ -45,6 +45,14 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts Options) {
 	t.Run("WindowsAreSeparate", func(t *testing.T) { testWindows(t, fresh(t)) })
 	t.Run("Records", func(t *testing.T) { testRecords(t, fresh(t)) })
 	t.Run("Keys", func(t *testing.T) { testKeys(t, fresh(t)) })
+	t.Run("Finisher", func(t *testing.T) {
+		s := fresh(t)
+		f, ok := s.(store.Finisher)
+		if !ok {
+			t.Skip("optional: this store settles and records in two steps")
+		}
+		testFinisher(t, s, f)
+	})
 }
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -422,5 +430,45 @@ func testKeys(t *testing.T, s store.Store) {
 	ks, err := s.ListKeys(ctx)
 	if err != nil || len(ks) != 1 {
 		t.Errorf("ListKeys = %+v, %v", ks, err)
+	}
+}
+
+func testFinisher(t *testing.T, s store.Store, f store.Finisher) {
+	ctx := context.Background()
+	mustLimit(t, s, budget.Scope{Stage: "test", Project: "ml"}, budget.Month, "1")
+	checks := checksFor(t, s, subj, t0)
+	rec := func(id string, cost string) store.Record {
+		return store.Record{ID: id, Time: t0, Stage: "test", Project: "ml", User: "alice", Endpoint: "chat/completions",
+			ModelRequested: "gpt-4o-mini", Status: 200, Cost: money.MustParse(cost)}
+	}
+	reserve(t, s, "a", checks, money.MustParse("0.3"), t0)
+	reserve(t, s, "b", checks, money.MustParse("0.3"), t0)
+	for range 2 { // a retried Finish counts once
+		if err := f.Finish(ctx, store.Outcome{Reservation: "a", Actual: money.MustParse("0.1")}, rec("a", "0.1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Finish(ctx, store.Outcome{Reservation: "b", Release: true}, rec("b", "0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Finish(ctx, store.Outcome{}, rec("c", "0.2")); err != nil { // no reservation
+		t.Fatal(err)
+	}
+	if got := committedOf(t, s, checks)[0]; got != money.MustParse("0.1") {
+		t.Errorf("committed %s, want 0.1 (a settled at 0.1, b released)", got)
+	}
+	rows, err := s.DailyUsage(ctx, store.UsageFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total store.UsageRow
+	for _, r := range rows {
+		total.Add(r)
+	}
+	if total.Requests != 3 || total.Cost != money.MustParse("0.3") {
+		t.Errorf("records: %+v, want 3 requests costing 0.3", total)
+	}
+	if held, _ := s.Reservations(ctx); len(held) != 0 {
+		t.Errorf("held after Finish: %+v", held)
 	}
 }
