@@ -323,21 +323,28 @@ func nodeModules(t *testing.T) string {
 	dir := filepath.Join(repoRoot(t), "integration", "node")
 	var lock struct {
 		Packages map[string]struct {
-			Version string `json:"version"`
+			Version      string            `json:"version"`
+			Dependencies map[string]string `json:"dependencies"`
 		} `json:"packages"`
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
 	if err != nil || json.Unmarshal(b, &lock) != nil {
 		t.Fatalf("integration/node/package-lock.json: %v", err)
 	}
-	want := lock.Packages["node_modules/openai"].Version
-	var have struct {
-		Version string `json:"version"`
+	// Every locked direct dependency must be installed at its locked
+	// version, else `npm ci` installs them all again.
+	installed := len(lock.Packages[""].Dependencies) > 0
+	for name := range lock.Packages[""].Dependencies {
+		want := lock.Packages["node_modules/"+name].Version
+		var have struct {
+			Version string `json:"version"`
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "node_modules", filepath.FromSlash(name), "package.json")); err == nil {
+			json.Unmarshal(b, &have)
+		}
+		installed = installed && want != "" && have.Version == want
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "node_modules", "openai", "package.json")); err == nil {
-		json.Unmarshal(b, &have)
-	}
-	if have.Version == want && want != "" {
+	if installed {
 		return node
 	}
 	cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund", "--prefer-offline")

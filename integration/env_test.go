@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -35,33 +34,47 @@ var (
 // binaries builds wrapi and the fake OpenAI once per test run.
 func binaries(t *testing.T) (wrapi, fake string) {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "wrapi-it-bin-")
-		if buildErr != nil {
-			return
-		}
-		root := repoRoot(t)
-		for _, b := range []struct{ dir, out string }{
-			{filepath.Join(root, "cmd", "wrapi"), "wrapi"},
-			{filepath.Join(root, "pkg"), "fakeopenai"},
-		} {
-			target := "."
-			if b.out == "fakeopenai" {
-				target = "./openaitest/cmd/fakeopenai"
-			}
-			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, b.out), target)
-			cmd.Dir = b.dir
-			cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("build %s: %v\n%s", b.out, err, out)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	wrapi, fake, err := buildBinaries(repoRoot(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return filepath.Join(binDir, "wrapi"), filepath.Join(binDir, "fakeopenai")
+	return wrapi, fake
+}
+
+// buildInto builds the binaries into a new binDir.
+func buildInto(root string) error {
+	var err error
+	if binDir, err = os.MkdirTemp("", "wrapi-it-bin-"); err != nil {
+		return err
+	}
+	for _, b := range []struct{ dir, target, out string }{
+		{filepath.Join(root, "cmd", "wrapi"), ".", "wrapi"},
+		{filepath.Join(root, "pkg"), "./openaitest/cmd/fakeopenai", "fakeopenai"},
+	} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, b.out), b.target)
+		cmd.Dir = b.dir
+		cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s: %v\n%s", b.out, err, out)
+		}
+	}
+	return nil
+}
+
+// Lines the services print once they listen.
+var (
+	readyFake      = regexp.MustCompile(`^fakeopenai: serving `)
+	readyServe     = regexp.MustCompile(`serving at http://`)
+	readyMemcached = regexp.MustCompile(`server listening`)
+)
+
+func freeAddrErr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 func freeAddr(t *testing.T) string {
@@ -98,9 +111,21 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// start runs a binary and waits until a line of its output matches ready.
+// start runs a binary for one test and waits until a line of its output
+// matches ready; the test's cleanup stops it.
 func start(t *testing.T, env []string, ready *regexp.Regexp, name string, args ...string) *proc {
 	t.Helper()
+	p, err := startProc(env, ready, name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.stop() })
+	return p
+}
+
+// startProc runs a binary and waits until a line of its output matches
+// ready. The caller stops it (by PID) with stop.
+func startProc(env []string, ready *regexp.Regexp, name string, args ...string) (*proc, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	out := &lockedBuffer{}
@@ -108,11 +133,10 @@ func start(t *testing.T, env []string, ready *regexp.Regexp, name string, args .
 	cmd.Stdout = io.MultiWriter(out, pw)
 	cmd.Stderr = io.MultiWriter(out, pw)
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	p := &proc{cmd: cmd, output: out, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait(); pw.Close() }()
-	t.Cleanup(func() { p.stop(t) })
 	found := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -127,16 +151,18 @@ func start(t *testing.T, env []string, ready *regexp.Regexp, name string, args .
 	}()
 	select {
 	case <-found:
+		return p, nil
 	case err := <-p.done:
-		t.Fatalf("%s exited before it was ready: %v\n%s", filepath.Base(name), err, out.String())
+		p.done <- err
+		return nil, fmt.Errorf("%s exited before it was ready: %v\n%s", filepath.Base(name), err, out.String())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("%s not ready after 30s:\n%s", filepath.Base(name), out.String())
+		p.stop()
+		return nil, fmt.Errorf("%s not ready after 30s:\n%s", filepath.Base(name), out.String())
 	}
-	return p
 }
 
-// stop sends SIGTERM and waits for a clean exit.
-func (p *proc) stop(t *testing.T) error {
+// stop sends SIGINT and waits for a clean exit (SIGKILL after 20s).
+func (p *proc) stop() error {
 	if p.cmd.ProcessState != nil {
 		return nil
 	}
@@ -147,8 +173,7 @@ func (p *proc) stop(t *testing.T) error {
 		return err
 	case <-time.After(20 * time.Second):
 		_ = p.cmd.Process.Kill()
-		t.Errorf("%s did not stop on SIGINT within 20s", p.cmd.Path)
-		return context.DeadlineExceeded
+		return fmt.Errorf("%s did not stop on SIGINT within 20s", p.cmd.Path)
 	}
 }
 

@@ -73,7 +73,7 @@ func TestLocalServeEndToEnd(t *testing.T) {
 		t.Fatalf("want 401 for a wrong key, got %v", err)
 	}
 
-	if err := srv.stop(t); err != nil {
+	if err := srv.stop(); err != nil {
 		t.Fatalf("serve did not shut down cleanly: %v\n%s", err, srv.output.String())
 	}
 	var rep struct {

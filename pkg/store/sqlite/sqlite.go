@@ -33,6 +33,7 @@ type Store struct {
 	w     *sql.DB  // one connection: all writes, serialised
 	r     *sql.DB  // readers
 	stmts sync.Map // query → *sql.Stmt prepared on w (hot paths only)
+	batch batcher  // group commit of Finish calls
 }
 
 // stmt returns the writer's prepared statement for q. Every hot-path
@@ -189,11 +190,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: prepare statements in %s: %w", path, err)
 	}
+	s.startBatcher()
 	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stopBatcher()
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	err := s.w.Close()
 	if s.r != s.w {
@@ -562,31 +565,6 @@ func release(state string, amount money.Nanos) (string, money.Nanos, bool) {
 	}
 	return "", 0, false
 }
-
-// Finish implements store.Finisher: the reservation's settlement (or
-// release) and the request's record in one transaction, one commit.
-func (s *Store) Finish(ctx context.Context, o store.Outcome, rec store.Record) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: finish %s: %w", rec.ID, err)
-	}
-	defer tx.Rollback()
-	if o.Reservation != "" {
-		next := settleTo(o.Actual)
-		if o.Release {
-			next = release
-		}
-		if err := s.finishTx(ctx, tx, "finish", o.Reservation, next); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-	}
-	if err := s.exec(ctx, tx, qInsertRecord, recordArgs(rec)...); err != nil {
-		return fmt.Errorf("sqlite: record %s: %w", rec.ID, err)
-	}
-	return tx.Commit()
-}
-
-var _ store.Finisher = (*Store)(nil)
 
 // Settle implements store.Budgets.
 func (s *Store) Settle(ctx context.Context, id string, actual money.Nanos) error {
