@@ -143,7 +143,7 @@ func connect(ctx context.Context, c connectConfig, stdout io.Writer, logger *slo
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	srv := newServer(h, logger)
 	base := "http://" + ln.Addr().String() + "/v1"
 	describe := fmt.Sprintf("stage %q", c.stage)
 	if c.stage == "" {
@@ -158,20 +158,7 @@ func connect(ctx context.Context, c connectConfig, stdout io.Writer, logger *slo
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down: finishing in-flight requests", "timeout", c.shutdownTimeout)
-	sctx, cancelShutdown := context.WithTimeout(context.Background(), c.shutdownTimeout)
-	defer cancelShutdown()
-	if err := srv.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutdown: in-flight requests did not finish within %s", c.shutdownTimeout)
-	}
-	return nil
+	return serveUntil(ctx, srv, ln, c.shutdownTimeout, logger)
 }
 
 // keyHint shows which credentials sign, without revealing the key.

@@ -2,12 +2,10 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -118,7 +116,7 @@ func serveDashboard(ctx context.Context, c dashboardConfig, stdout io.Writer, lo
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	srv := newServer(h, logger)
 	mode := "read-only; --admin to manage limits and the cache"
 	if c.admin {
 		mode = "admin: limits and the cache can be changed from the page"
@@ -131,17 +129,5 @@ func serveDashboard(ctx context.Context, c dashboardConfig, stdout io.Writer, lo
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return nil
+	return serveUntil(ctx, srv, ln, 5*time.Second, logger)
 }

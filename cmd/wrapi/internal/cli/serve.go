@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -134,7 +133,7 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	srv := newServer(h, logger)
 	base := "http://" + ln.Addr().String() + "/v1"
 	fmt.Fprintf(stdout, "wrapi: stage %q serving at %s (store %s, cache %s, prices %s) — point an OpenAI SDK at it: export OPENAI_BASE_URL=%s\n",
 		c.stage, base, c.storePath, c.cacheBackend, prices.Version(), base)
@@ -146,22 +145,9 @@ func serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Lo
 	defer stopReap()
 	go reapLoop(reapCtx, st, logger)
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down: finishing in-flight requests", "timeout", c.shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
-	defer cancel()
-	err = srv.Shutdown(sctx)
+	err = serveUntil(ctx, srv, ln, c.shutdownTimeout, logger)
 	h.Wait() // settle and record everything that was answered
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutdown: in-flight requests did not finish within %s", c.shutdownTimeout)
-	}
-	return nil
+	return err
 }
 
 type reaper interface {
