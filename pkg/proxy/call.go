@@ -559,6 +559,7 @@ type sseBody struct {
 	dropUsage bool
 	events    int64
 	pending   []byte
+	batch     []byte // reused buffer behind pending
 	// collect keeps a copy of every event for the cache, up to
 	// maxCachedBytes.
 	collect     bool
@@ -591,17 +592,35 @@ func (b *sseBody) Read(p []byte) (int, error) {
 			}
 			continue
 		}
-		b.events++
-		b.m.Observe(ev)
-		b.keep(ev)
-		if b.dropUsage && meter.IsUsageOnlyChunk(ev) {
+		if !b.take(ev) {
 			continue
 		}
-		b.pending = ev.Raw
+		// Events that already arrived together go out in one write (one
+		// flush): keep taking while the scanner holds a complete event,
+		// which Next then returns without reading.
+		b.batch = append(b.batch[:0], ev.Raw...)
+		for len(b.batch) < len(p) && bytes.Contains(b.sc.Buffered(), []byte("\n\n")) {
+			ev, err := b.sc.Next()
+			if err != nil {
+				break
+			}
+			if b.take(ev) {
+				b.batch = append(b.batch, ev.Raw...)
+			}
+		}
+		b.pending = b.batch
 	}
 	n := copy(p, b.pending)
 	b.pending = b.pending[n:]
 	return n, nil
+}
+
+// take meters one event and reports whether it goes to the client.
+func (b *sseBody) take(ev meter.Event) bool {
+	b.events++
+	b.m.Observe(ev)
+	b.keep(ev)
+	return !(b.dropUsage && meter.IsUsageOnlyChunk(ev))
 }
 
 func (b *sseBody) Close() error {
@@ -616,9 +635,7 @@ func (b *sseBody) Close() error {
 					b.eof = err == io.EOF
 					break
 				}
-				b.events++
-				b.m.Observe(ev)
-				b.keep(ev)
+				b.take(ev)
 				if b.m.Result().Found {
 					break
 				}
