@@ -24,9 +24,9 @@ test-unit: ## unit tests only, every module
 test-fuzz: ## fuzz every target for FUZZTIME (default 10s)
 	FUZZTIME=$(FUZZTIME) scripts/test.sh fuzz
 
-integration-test: ## end-to-end tests (local processes)
+integration-test: ## end-to-end tests: containers (Docker, or podman) if available, else local processes (WRAPI_IT_ENV=auto|containers|processes)
 	@scripts/ensure-go.sh
-	cd integration && GOWORK=off $(GO) test -count=1 ./...
+	scripts/integration-test.sh
 
 build: ## build bin/wrapi and the Lambda zips dist/{proxy,admin,reaper}.zip (reproducible)
 	@scripts/ensure-go.sh

@@ -215,7 +215,10 @@ func wantBill(user, project string) map[string]string {
 	}
 }
 
-func equalBill(t *testing.T, got, want map[string]string) {
+// eventuallyBill waits (up to 15 s) for the stage's bill to be want: the
+// record of a request may be committed just after its client has the
+// whole response.
+func eventuallyBill(t *testing.T, s *deployedStage, want map[string]string) {
 	t.Helper()
 	keys := func(m map[string]string) string {
 		var ks []string
@@ -225,9 +228,12 @@ func equalBill(t *testing.T, got, want map[string]string) {
 		sort.Strings(ks)
 		return strings.Join(ks, "\n")
 	}
-	if keys(got) != keys(want) {
-		t.Errorf("bill:\n%s\nwant:\n%s", keys(got), keys(want))
-	}
+	eventually(t, "bill", func() error {
+		if got := s.usage(t); keys(got) != keys(want) {
+			return fmt.Errorf("\n%s\nwant:\n%s", keys(got), keys(want))
+		}
+		return nil
+	})
 }
 
 // TestConnectOpenAIGo: the openai-go example, unchanged, through the real
@@ -239,7 +245,7 @@ func TestConnectOpenAIGo(t *testing.T) {
 	base := startConnect(t, wrapi, env, "--url", s.url)
 	got := runJSON(t, append(awsEnv(t, alice), "OPENAI_BASE_URL="+base, "OPENAI_API_KEY=unused"), "", buildExample(t, "connect"))
 	checkSDKResults(t, got)
-	equalBill(t, s.usage(t), wantBill("alice", "ml"))
+	eventuallyBill(t, s, wantBill("alice", "ml"))
 	s.checkUpstream(t, 4)
 }
 
@@ -253,7 +259,7 @@ func TestConnectNodeSDK(t *testing.T) {
 	got := runJSON(t, append(awsEnv(t, bob), "OPENAI_BASE_URL="+base, "OPENAI_API_KEY=unused"),
 		filepath.Join(repoRoot(t), "integration", "node"), node, "connect.mjs")
 	checkSDKResults(t, got)
-	equalBill(t, s.usage(t), wantBill("bob", "web"))
+	eventuallyBill(t, s, wantBill("bob", "web"))
 	s.checkUpstream(t, 4)
 }
 
@@ -267,7 +273,7 @@ func TestClientTransportExample(t *testing.T) {
 	if err != nil || len(strings.TrimSpace(string(out))) < 10 {
 		t.Fatalf("examples/client: %v\n%s", err, out)
 	}
-	equalBill(t, s.usage(t), map[string]string{"alice/my-project/gpt-4o-mini": "1 requests 0 errors 0.00019605 USD"})
+	eventuallyBill(t, s, map[string]string{"alice/my-project/gpt-4o-mini": "1 requests 0 errors 0.00019605 USD"})
 	// A key the stage does not know is refused by the front (403), and
 	// the refusal is not billed.
 	cmd = exec.Command(buildExample(t, "client"))
@@ -303,7 +309,7 @@ func TestConnectCurlSnippet(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("curl with a forged user: %v\n%s", err, out)
 	}
-	equalBill(t, s.usage(t), map[string]string{"alice/ml/gpt-4o-mini": "2 requests 0 errors 0.0003921 USD"})
+	eventuallyBill(t, s, map[string]string{"alice/ml/gpt-4o-mini": "2 requests 0 errors 0.0003921 USD"})
 }
 
 // nodeModules installs integration/node's locked dependencies (the

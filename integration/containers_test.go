@@ -13,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"net/netip"
+
 	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
@@ -38,6 +42,29 @@ const (
 	portMemcached = "11211/tcp"
 	portWrapi     = "8787/tcp"
 )
+
+// containerLabel marks every container these tests start, so that
+// scripts/integration-test.sh can remove what a killed test binary left
+// (Ryuk, testcontainers' reaper, is off on podman).
+const containerLabel = "dev.wrapi.it"
+
+// run starts a container of image with the options every container
+// shares: its ports published on 127.0.0.1 only, and the label.
+func run(ctx context.Context, image string, ports []string, opts ...testcontainers.ContainerCustomizer) (*testcontainers.DockerContainer, error) {
+	common := []testcontainers.ContainerCustomizer{
+		testcontainers.WithExposedPorts(ports...),
+		testcontainers.WithLabels(map[string]string{containerLabel: "true"}),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			if hc.PortBindings == nil {
+				hc.PortBindings = network.PortMap{}
+			}
+			for _, p := range ports {
+				hc.PortBindings[network.MustParsePort(p)] = []network.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "0"}}
+			}
+		}),
+	}
+	return testcontainers.Run(ctx, image, append(common, opts...)...)
+}
 
 // buildImages runs scripts/images.sh build (idempotent: unchanged images
 // are kept) and reads the image names it prints.
@@ -74,8 +101,7 @@ func newContainers(root string) (environment, error) {
 	ctx := context.Background()
 	c := &containers{images: images}
 	start := time.Now()
-	c.fake, err = testcontainers.Run(ctx, images["WRAPI_IT_FAKEOPENAI_IMAGE"],
-		testcontainers.WithExposedPorts(portFake),
+	c.fake, err = run(ctx, images["WRAPI_IT_FAKEOPENAI_IMAGE"], []string{portFake},
 		testcontainers.WithCmdArgs("-api-key", upstreamKey),
 		testcontainers.WithWaitStrategy(wait.ForLog("fakeopenai: serving").WithStartupTimeout(30*time.Second)),
 	)
@@ -96,8 +122,7 @@ func newContainers(root string) (environment, error) {
 
 	// SERVICES and EAGER_SERVICE_LOADING speed LocalStack up; the
 	// dynalite image ignores them.
-	c.dynamo, err = testcontainers.Run(ctx, images["WRAPI_IT_DYNAMODB_IMAGE"],
-		testcontainers.WithExposedPorts(portDynamo),
+	c.dynamo, err = run(ctx, images["WRAPI_IT_DYNAMODB_IMAGE"], []string{portDynamo},
 		testcontainers.WithEnv(map[string]string{"SERVICES": "dynamodb,secretsmanager", "EAGER_SERVICE_LOADING": "1"}),
 		testcontainers.WithWaitStrategy(wait.ForListeningPort(portDynamo).SkipInternalCheck().WithStartupTimeout(2*time.Minute)),
 	)
@@ -153,8 +178,7 @@ func terminate(t *testing.T, ct *testcontainers.DockerContainer) {
 func (c *containers) Memcached(t *testing.T) *memcachedSvc {
 	t.Helper()
 	ctx := context.Background()
-	ct, err := testcontainers.Run(ctx, c.images["WRAPI_IT_MEMCACHED_IMAGE"],
-		testcontainers.WithExposedPorts(portMemcached),
+	ct, err := run(ctx, c.images["WRAPI_IT_MEMCACHED_IMAGE"], []string{portMemcached},
 		testcontainers.WithWaitStrategy(wait.ForListeningPort(portMemcached).SkipInternalCheck().WithStartupTimeout(30*time.Second)),
 	)
 	if ct != nil {
@@ -181,8 +205,7 @@ func (c *containers) Proxy(t *testing.T, pc proxyConfig) *proxySvc {
 	t.Helper()
 	ctx := context.Background()
 	logs := &lockedBuffer{}
-	ct, err := testcontainers.Run(ctx, c.images["WRAPI_IT_WRAPI_IMAGE"],
-		testcontainers.WithExposedPorts(portWrapi),
+	ct, err := run(ctx, c.images["WRAPI_IT_WRAPI_IMAGE"], []string{portWrapi},
 		testcontainers.WithEnv(map[string]string{"OPENAI_API_KEY": upstreamKey}),
 		testcontainers.WithCmd(serveArgs("0.0.0.0:8787", c.inner, pc)...),
 		testcontainers.WithLogConsumers(logWriter{logs}),

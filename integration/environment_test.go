@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/wrapi-dev/wrapi/pkg/dynalitetest"
 )
@@ -61,9 +62,9 @@ type proxySvc struct {
 
 // environment yields endpoints; the scenarios do not care which kind.
 type environment interface {
-	Kind() string        // "containers" or "processes"
-	DynamoDB() string    // endpoint from the test process
-	Upstream() string    // the fake OpenAI's base URL (…/v1) from the test process
+	Kind() string     // "containers" or "processes"
+	DynamoDB() string // endpoint from the test process
+	Upstream() string // the fake OpenAI's base URL (…/v1) from the test process
 	Memcached(t *testing.T) *memcachedSvc
 	Proxy(t *testing.T, c proxyConfig) *proxySvc
 	Close()
@@ -91,6 +92,10 @@ func env(t *testing.T) environment {
 }
 
 func TestMain(m *testing.M) {
+	// testcontainers logs every container step; WRAPI_IT_VERBOSE=1 keeps it.
+	if os.Getenv("WRAPI_IT_VERBOSE") == "" {
+		tclog.SetDefault(tclog.NewNoopLogger())
+	}
 	code := m.Run()
 	if theEnv != nil {
 		theEnv.Close()
@@ -171,7 +176,6 @@ func waitDynamoDB(endpoint string, timeout time.Duration) error {
 // ---- processes ----
 
 type processes struct {
-	root     string
 	dyn      *dynalitetest.Emulator
 	fake     *proc
 	upstream string
@@ -209,7 +213,7 @@ func newProcesses(root string) (environment, string, error) {
 		return nil, "", err
 	}
 	log.Printf("integration: environment: local processes (dynalite %s, fake OpenAI http://%s/v1)", dyn.Endpoint, addr)
-	return &processes{root: root, dyn: dyn, fake: p, upstream: "http://" + addr + "/v1", wrapi: wrapi}, "", nil
+	return &processes{dyn: dyn, fake: p, upstream: "http://" + addr + "/v1", wrapi: wrapi}, "", nil
 }
 
 func (p *processes) Kind() string     { return "processes" }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -57,6 +58,9 @@ func TestStage(t *testing.T) {
 		{"function-url-dynamodb-cache", func(t *testing.T) *target { return newFunctionURLTarget(t, e, "dynamodb") }, []string{"cache", "dashboard"}},
 		{"container", func(t *testing.T) *target { return newContainerTarget(t, e) }, nil},
 	} {
+		if only := os.Getenv("WRAPI_IT_TARGETS"); only != "" && !contains(strings.Split(only, ","), tc.name) {
+			continue
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
 			tg := tc.make(t)
@@ -64,6 +68,9 @@ func TestStage(t *testing.T) {
 			l := &ledger{rows: map[string]*store.UsageRow{}}
 			for _, s := range all {
 				if tc.scenarios != nil && !contains(tc.scenarios, s.name) {
+					continue
+				}
+				if only := os.Getenv("WRAPI_IT_SCENARIOS"); only != "" && !contains(strings.Split(only, ","), s.name) {
 					continue
 				}
 				t.Run(s.name, func(t *testing.T) {
@@ -97,6 +104,14 @@ var (
 	costResponsesStream = money.Nanos(1_555_400) // o4-mini: 154 in × 1.10 + 1408 cached × 0.275 + 227 out × 4.40 per 1M
 	costEmbeddings      = money.Nanos(220)       // text-embedding-3-small: 11 in × 0.02 per 1M
 )
+
+// limitsCacheWait: the proxy caches the list of limits for a second,
+// and flush generations as long; admin changes are seen after that.
+const limitsCacheWait = 1500 * time.Millisecond
+
+// cacheWriteWait: `wrapi serve` stores a response in the cache after
+// the client has it (the function URL handler, before it returns).
+const cacheWriteWait = 300 * time.Millisecond
 
 // ledger is what the scenarios expect the stage to have billed, by project.
 type ledger struct {
@@ -210,6 +225,37 @@ func streamText(t *testing.T, events [][]byte) string {
 
 func joinEvents(evs [][]byte) []byte { return bytes.Join(evs, nil) }
 
+// proxiedWithoutUsage is what a client that did not ask for
+// include_usage receives from wrapi: wrapi asked OpenAI for the usage
+// chunk (to meter the stream) and drops that chunk, byte for byte the
+// rest of OpenAI's include_usage stream. Unlike OpenAI's own reply
+// without include_usage (openaitest's EventsWithoutUsage), each chunk
+// keeps its "usage":null field; SDKs read both alike.
+func proxiedWithoutUsage(c openaitest.Cassette) []byte {
+	var out [][]byte
+	for _, ev := range c.Events {
+		if bytes.Contains(ev, []byte(`"choices":[]`)) && bytes.Contains(ev, []byte(`"usage":{`)) {
+			continue
+		}
+		out = append(out, ev)
+	}
+	return joinEvents(out)
+}
+
+// firstDiff describes where got departs from want ("intact" if nowhere).
+func firstDiff(got, want []byte) string {
+	if bytes.Equal(got, want) {
+		return "intact"
+	}
+	i := 0
+	for i < len(got) && i < len(want) && got[i] == want[i] {
+		i++
+	}
+	from := max(0, i-60)
+	return fmt.Sprintf("%d bytes, want %d; first difference at byte %d:\n got: %q\nwant: %q",
+		len(got), len(want), i, got[from:min(len(got), i+60)], want[from:min(len(want), i+60)])
+}
+
 // ---- scenarios ----
 
 // scenarioGoSDK: chat, chat streams with and without include_usage,
@@ -224,14 +270,14 @@ func scenarioGoSDK(t *testing.T, tg *target, l *ledger) {
 		want       []byte
 	}{
 		{"chat", "/chat/completions", chat.Request, chat.Body},
-		{"chat stream", "/chat/completions", requestBody(t, chatStream, map[string]any{"stream_options": nil}), joinEvents(chatStream.EventsWithoutUsage())},
+		{"chat stream", "/chat/completions", requestBody(t, chatStream, map[string]any{"stream_options": nil}), proxiedWithoutUsage(chatStream)},
 		{"chat stream include_usage", "/chat/completions", chatStream.Request, chatStream.Body},
 		{"responses stream", "/responses", respStream.Request, respStream.Body},
 		{"embeddings", "/embeddings", emb.Request, emb.Body},
 	} {
 		resp, got := tg.post(t, tc.path, project, tc.body, nil)
 		if resp.StatusCode != 200 || !bytes.Equal(got, tc.want) {
-			t.Errorf("%s: status %d, body intact: %v\n got: %.300q\nwant: %.300q", tc.name, resp.StatusCode, bytes.Equal(got, tc.want), got, tc.want)
+			t.Errorf("%s: status %d, body differs from what OpenAI sent: %s", tc.name, resp.StatusCode, firstDiff(got, tc.want))
 		}
 		if resp.Header.Get("x-wrapi-request-id") == "" {
 			t.Errorf("%s: no x-wrapi-request-id", tc.name)
@@ -386,6 +432,7 @@ func scenarioBudget(t *testing.T, tg *target, l *ledger) {
 	const project, n = "budget", 200
 	limit := money.Nanos(10_000_000) // $0.01: about 51 chats, far fewer worst cases at once
 	tg.admin(t, "limits", "set", "--project", project, "--usd", limit.String(), "--period", "day")
+	time.Sleep(limitsCacheWait) // a running proxy re-reads the limit list every second
 	// The recorded request: its byte length bounds the recorded prompt,
 	// so the reservation is a true worst case.
 	body := requestBody(t, cassette(t, "chat"), map[string]any{"max_completion_tokens": 100})
@@ -463,13 +510,16 @@ func scenarioCache(t *testing.T, tg *target, l *ledger) {
 		want []byte
 	}{
 		{"chat", chat.Request, chat.Body},
-		{"chat stream", streamBody, joinEvents(stream.EventsWithoutUsage())},
+		{"chat stream", streamBody, proxiedWithoutUsage(stream)},
 	} {
 		for i, state := range []string{"miss", "hit"} {
 			resp, got := tg.post(t, "/chat/completions", project, tc.body, on)
 			if resp.StatusCode != 200 || resp.Header.Get("x-wrapi-cache") != state || !bytes.Equal(got, tc.want) {
-				t.Errorf("%s #%d: status %d, x-wrapi-cache %q (want %s), body intact %v", tc.name, i+1, resp.StatusCode,
-					resp.Header.Get("x-wrapi-cache"), state, bytes.Equal(got, tc.want))
+				t.Errorf("%s #%d: status %d, x-wrapi-cache %q (want %s), body: %s", tc.name, i+1, resp.StatusCode,
+					resp.Header.Get("x-wrapi-cache"), state, firstDiff(got, tc.want))
+			}
+			if state == "miss" {
+				time.Sleep(cacheWriteWait)
 			}
 			if state == "hit" && !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") && tc.name == "chat stream" {
 				t.Errorf("replayed stream has Content-Type %q", resp.Header.Get("Content-Type"))
@@ -483,7 +533,7 @@ func scenarioCache(t *testing.T, tg *target, l *ledger) {
 	if !strings.Contains(out, "cache flushed") {
 		t.Errorf("cache flush: %s", out)
 	}
-	time.Sleep(1500 * time.Millisecond) // "a running server sees it within a second"
+	time.Sleep(limitsCacheWait) // "a running server sees it within a second"
 	resp, got := tg.post(t, "/chat/completions", project, chat.Request, on)
 	if resp.StatusCode != 200 || resp.Header.Get("x-wrapi-cache") != "miss" || !bytes.Equal(got, chat.Body) {
 		t.Errorf("after the flush: status %d, x-wrapi-cache %q, want a miss", resp.StatusCode, resp.Header.Get("x-wrapi-cache"))
@@ -575,27 +625,49 @@ func scenarioFaults(t *testing.T, tg *target, l *ledger) {
 		t.Errorf("SDK on an upstream 500: %v", err)
 	}
 
+	// Four failures: recorded as errors, billed nothing.
+	eventually(t, "failures billed", func() error {
+		if r := tg.projectRow(t, project); r.Requests != 4 || r.Errors != 4 || r.Cost != 0 || r.Estimated != 0 {
+			return fmt.Errorf("requests %d errors %d estimated %d cost %s; want 4 errors costing 0", r.Requests, r.Errors, r.Estimated, r.Cost)
+		}
+		return nil
+	})
+
 	// A stream cut after 3 events: the client's stream ends without
 	// [DONE] (or with a read error), the call is billed as estimated.
-	resp, body := tg.post(t, "/chat/completions", project, requestBody(t, stream, map[string]any{"stream_options": nil}), fault("cut:3"))
-	full := joinEvents(stream.EventsWithoutUsage())
-	if resp.StatusCode != 200 || bytes.Contains(body, []byte("[DONE]")) || len(body) >= len(full) || !bytes.HasPrefix(full, body[:min(len(body), 40)]) {
-		t.Errorf("cut stream: status %d, %d of %d bytes: %q", resp.StatusCode, len(body), len(full), body)
+	resp, body, readErr := doRawErr(t, tg.http, tg.base+"/chat/completions", tg.apiKey, project,
+		requestBody(t, stream, map[string]any{"stream_options": nil}), fault("cut:3"))
+	full := proxiedWithoutUsage(stream)
+	if resp.StatusCode != 200 || bytes.Contains(body, []byte("[DONE]")) || len(body) >= len(full) || !bytes.HasPrefix(full, body) {
+		t.Errorf("cut stream: status %d, %d of %d bytes (not a prefix of the stream, or complete): %q", resp.StatusCode, len(body), len(full), body)
 	}
+	t.Logf("cut stream: the client got %d of %d bytes, then %v", len(body), len(full), readErr)
+	// The SDK sees the stream end early (an error, or no more chunks).
+	cutSDK := tg.sdk(project, 0, option.WithHeader(openaitest.HeaderFault, "cut:3"))
+	s := cutSDK.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{Model: "gpt-4o-mini",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
+	chunks := 0
+	for s.Next() {
+		chunks++
+	}
+	if chunks >= len(stream.Events)-2 {
+		t.Errorf("SDK on a cut stream: %d chunks, the whole stream has %d", chunks, len(stream.Events)-2)
+	}
+	t.Logf("cut stream through openai-go: %d chunks, then err %v", chunks, s.Err())
 	var cut store.UsageRow
 	eventually(t, "faults bill", func() error {
 		cut = tg.projectRow(t, project)
-		if cut.Requests != 5 || cut.Errors != 4 || cut.Estimated != 1 || cut.Cost <= 0 {
-			return fmt.Errorf("requests %d errors %d estimated %d cost %s; want 5 requests, 4 errors, 1 estimated, cost > 0",
+		if cut.Requests != 6 || cut.Errors != 4 || cut.Estimated != 2 || cut.Cost <= 0 {
+			return fmt.Errorf("requests %d errors %d estimated %d cost %s; want 6 requests, 4 errors, 2 estimated, cost > 0",
 				cut.Requests, cut.Errors, cut.Estimated, cut.Cost)
 		}
 		return nil
 	})
-	t.Logf("cut stream billed %s (estimated; the full stream costs %s)", cut.Cost, costChatStream)
+	t.Logf("two cut streams billed %s (estimated; the whole stream costs %s)", cut.Cost, costChatStream)
 	if rs := tg.reservations(t); len(rs) != 0 {
 		t.Errorf("reservations still held after the faults: %+v", rs)
 	}
-	l.add(project, 5, 4, 0, 1, cut.Cost, 0)
+	l.add(project, 6, 4, 0, 2, cut.Cost, 0)
 }
 
 // scenarioDashboard: the usage report (what `wrapi usage` and the

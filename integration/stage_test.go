@@ -237,6 +237,17 @@ func (tg *target) post(t *testing.T, path, project string, body []byte, headers 
 
 func doRaw(t *testing.T, c *http.Client, url, key, project string, body []byte, headers map[string]string) (*http.Response, []byte) {
 	t.Helper()
+	resp, b, err := doRawErr(t, c, url, key, project, body, headers)
+	if err != nil {
+		t.Fatalf("POST %s: reading the body: %v", url, err)
+	}
+	return resp, b
+}
+
+// doRawErr is doRaw that returns a body read error (a cut stream) with
+// what was read before it.
+func doRawErr(t *testing.T, c *http.Client, url, key, project string, body []byte, headers map[string]string) (*http.Response, []byte, error) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(string(body)))
 	if err != nil {
 		t.Fatal(err)
@@ -257,10 +268,7 @@ func doRaw(t *testing.T, c *http.Client, url, key, project string, body []byte, 
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("POST %s: reading the body: %v", url, err)
-	}
-	return resp, b
+	return resp, b, err
 }
 
 // report is `wrapi usage --json` (with the limits it prints).

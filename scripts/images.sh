@@ -93,7 +93,11 @@ build_context() {
   local out
   out=$($engine build -q --label "$LABEL=$h" -t "$image" "$ctx" 2>&1) || { echo "$out" >&2; die "$name: build failed"; }
   echo "images.sh: $name: built $image ($(size "$image"))" >&2
+  prune
 }
+
+# prune removes earlier builds of our images that a rebuild left untagged.
+prune() { $engine image prune -f --filter "label=$LABEL" >/dev/null 2>&1 || true; }
 
 # import_rootfs NAME IMAGE ROOTFS CHANGE…: an image from a root filesystem.
 import_rootfs() {
@@ -114,6 +118,7 @@ import_rootfs() {
   out=$($engine import "${changes[@]}" "$tarball" "$image" 2>&1) || { echo "$out" >&2; die "$name: import failed"; }
   rm -f "$tarball"
   echo "images.sh: $name: imported $image ($(size "$image"))" >&2
+  prune
 }
 
 # add_elf ROOTFS BINARY: copies a dynamically linked program and every

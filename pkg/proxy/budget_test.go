@@ -391,3 +391,26 @@ func TestRequireLimit(t *testing.T) {
 		t.Error("an uncovered request reached OpenAI")
 	}
 }
+
+// A limit set while the proxy is serving binds the very next request (the
+// list of limits is not cached by default).
+func TestNewLimitBindsTheNextRequest(t *testing.T) {
+	b := newBudgetEnv(t, nil)
+	post := func() int {
+		resp, err := http.Post(b.srv.URL+"/v1/chat/completions", "application/json", bytes.NewReader(chatBody))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post(); got != 200 {
+		t.Fatalf("no limit yet: %d", got)
+	}
+	b.h.Wait()
+	setLimitScope(t, b.st, budget.Scope{Stage: "test", Project: "N/A"}, budget.Month, "0.000001")
+	if got := post(); got != 429 {
+		t.Fatalf("right after a limit was set: %d, want 429", got)
+	}
+}

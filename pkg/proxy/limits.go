@@ -8,9 +8,10 @@ import (
 	"github.com/wrapi-dev/wrapi/pkg/budget"
 )
 
-// limitsCache keeps the list of limits for LimitsTTL, so a request does not
-// pay a store read to learn which limits exist. Amounts are re-read by the
-// store inside every reservation, so a lowered limit is never stale.
+// limitsCache keeps the list of limits for LimitsTTL (opt-in), so a request
+// does not pay a store read to learn which limits exist. Amounts are re-read
+// by the store inside every reservation, so a lowered limit is never stale;
+// a new limit binds only once the list is read again.
 type limitsCache struct {
 	mu      sync.Mutex
 	limits  []budget.Limit
@@ -18,7 +19,7 @@ type limitsCache struct {
 }
 
 func (h *Handler) listLimits(ctx context.Context) ([]budget.Limit, error) {
-	if h.cfg.LimitsTTL < 0 {
+	if h.cfg.LimitsTTL <= 0 {
 		return h.cfg.Store.ListLimits(ctx)
 	}
 	c := &h.limits

@@ -69,11 +69,12 @@ type Config struct {
 	// runs after the response, off the client's critical path; Wait
 	// blocks until it is done.
 	SyncFinish bool
-	// LimitsTTL is how long the list of limits is reused before it is read
-	// again (default 1 s; negative: read on every request). A limit added
-	// elsewhere (the CLI, the dashboard, another Lambda) applies within
-	// it; a changed amount applies at once, because every reservation
-	// re-reads the amounts of the limits it touches atomically.
+	// LimitsTTL, when positive, reuses the list of limits for that long
+	// instead of reading it on every request. The default (0) reads it
+	// every time: a limit added elsewhere (the CLI, the dashboard, another
+	// Lambda) binds the very next request. With a TTL, a new limit binds
+	// only after it; a changed amount still applies at once, because every
+	// reservation re-reads the amounts of the limits it touches.
 	LimitsTTL time.Duration
 	// Cache answers repeated requests; nil disables caching.
 	Cache *cache.Cache
@@ -153,9 +154,6 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.ReservationTTL <= 0 {
 		cfg.ReservationTTL = cfg.UpstreamTimeout + 5*time.Minute
-	}
-	if cfg.LimitsTTL == 0 {
-		cfg.LimitsTTL = time.Second
 	}
 	if cfg.CacheTTL <= 0 {
 		cfg.CacheTTL = 24 * time.Hour

@@ -34,6 +34,9 @@ type Store struct {
 	r     *sql.DB  // readers
 	stmts sync.Map // query → *sql.Stmt prepared on w (hot paths only)
 	batch batcher  // group commit of Finish calls
+	// listLimits is prepared on the readers: every proxied request reads
+	// the limits, so it must not pay SQL compilation.
+	listLimits *sql.Stmt
 }
 
 // stmt returns the writer's prepared statement for q. Every hot-path
@@ -190,6 +193,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: prepare statements in %s: %w", path, err)
 	}
+	if s.listLimits, err = r.PrepareContext(ctx, qListLimits); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: prepare statements in %s: %w", path, err)
+	}
 	s.startBatcher()
 	return s, nil
 }
@@ -198,6 +205,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 func (s *Store) Close() error {
 	s.stopBatcher()
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
+	if s.listLimits != nil {
+		s.listLimits.Close()
+	}
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
@@ -361,7 +371,11 @@ func (s *Store) DeleteLimit(ctx context.Context, id string) error {
 
 // ListLimits implements store.Limits.
 func (s *Store) ListLimits(ctx context.Context) ([]budget.Limit, error) {
-	return listLimits(ctx, s.r)
+	rows, err := s.listLimits.QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list limits: %w", err)
+	}
+	return scanLimits(rows)
 }
 
 type querier interface {
@@ -369,11 +383,9 @@ type querier interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }
 
-func listLimits(ctx context.Context, q querier) ([]budget.Limit, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, stage, project, user, model, period, amount FROM limits ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list limits: %w", err)
-	}
+const qListLimits = `SELECT id, stage, project, user, model, period, amount FROM limits ORDER BY id`
+
+func scanLimits(rows *sql.Rows) ([]budget.Limit, error) {
 	defer rows.Close()
 	var out []budget.Limit
 	for rows.Next() {
