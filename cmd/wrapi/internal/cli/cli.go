@@ -116,7 +116,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 		if set[f.Name] {
 			return
 		}
-		env := "WRAPI_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		env := envName(fs.Name(), f.Name)
 		if v, ok := os.LookupEnv(env); ok {
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("%w: %s: %v", errUsage, env, err))
@@ -140,3 +140,22 @@ func openStore(ctx context.Context, path string) (*sqlite.Store, error) {
 
 // parseTime reads a date (2026-11-01) or an RFC 3339 instant.
 func parseTime(s string) (time.Time, error) { return admin.ParseTime(s) }
+
+// ownEnv lists flags whose environment variable carries the command's
+// name, because the same flag means something else elsewhere: WRAPI_LISTEN
+// set for `serve` must not move the dashboard, and nothing but an explicit
+// WRAPI_DASHBOARD_ADMIN may turn on the dashboard's admin mode.
+var ownEnv = map[string]map[string]bool{
+	"wrapi dashboard": {"listen": true, "admin": true, "allow-remote": true},
+}
+
+// envName is the variable that sets flag of the command named cmd
+// ("wrapi serve"): WRAPI_<FLAG>, or WRAPI_<COMMAND>_<FLAG> for ownEnv.
+func envName(cmd, flag string) string {
+	name := strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+	if ownEnv[cmd][flag] {
+		c := strings.ToUpper(strings.TrimPrefix(cmd, "wrapi "))
+		return "WRAPI_" + c + "_" + name
+	}
+	return "WRAPI_" + name
+}

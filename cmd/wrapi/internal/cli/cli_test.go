@@ -243,3 +243,17 @@ func TestServeCacheAndFlushFromCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestEnvNames(t *testing.T) {
+	for _, tc := range []struct{ cmd, flag, want string }{
+		{"wrapi serve", "listen", "WRAPI_LISTEN"},
+		{"wrapi serve", "allow-unmetered", "WRAPI_ALLOW_UNMETERED"},
+		{"wrapi dashboard", "listen", "WRAPI_DASHBOARD_LISTEN"},
+		{"wrapi dashboard", "admin", "WRAPI_DASHBOARD_ADMIN"},
+		{"wrapi dashboard", "store", "WRAPI_STORE"},
+	} {
+		if got := envName(tc.cmd, tc.flag); got != tc.want {
+			t.Errorf("envName(%q, %q) = %q, want %q", tc.cmd, tc.flag, got, tc.want)
+		}
+	}
+}
