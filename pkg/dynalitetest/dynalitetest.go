@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -151,4 +152,29 @@ func Client(endpoint string, retries int) *dynamodb.Client {
 			tr.MaxIdleConnsPerHost = 256
 		}),
 	})
+}
+
+var current = &Emulator{SkipWhy: "dynalitetest.Main was not called from TestMain", stop: func() {}}
+
+// Main is a test binary's TestMain: it finds or starts the emulator, runs
+// the tests, stops the emulator and exits. repoRoot locates
+// scripts/dynalite.sh.
+func Main(m *testing.M, repoRoot string) {
+	current = Start(repoRoot)
+	code := m.Run()
+	current.Stop()
+	os.Exit(code)
+}
+
+// Endpoint returns the emulator Main started, skipping tb when node is
+// missing outside CI and failing it when the emulator could not start.
+func Endpoint(tb testing.TB) string {
+	tb.Helper()
+	if current.SkipWhy != "" {
+		tb.Skip(current.SkipWhy)
+	}
+	if current.Err != nil {
+		tb.Fatal(current.Err)
+	}
+	return current.Endpoint
 }

@@ -3,7 +3,6 @@ package dynamocache
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -15,20 +14,7 @@ import (
 	"github.com/wrapi-dev/wrapi/pkg/dynalitetest"
 )
 
-// The emulator every test here uses (see pkg/dynalitetest).
-var (
-	endpoint string
-	skipWhy  string // node/npm missing outside CI: skip
-	setupErr error  // anything else: fail
-)
-
-func TestMain(m *testing.M) {
-	e := dynalitetest.Start(filepath.Join("..", "..", ".."))
-	endpoint, skipWhy, setupErr = e.Endpoint, e.SkipWhy, e.Err
-	code := m.Run()
-	e.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { dynalitetest.Main(m, filepath.Join("..", "..", "..")) }
 
 func newClient(endpoint string, retries int) *dynamodb.Client {
 	return dynalitetest.Client(endpoint, retries)
@@ -40,13 +26,7 @@ var tables atomic.Int64
 // returns the client and its name.
 func newTable(tb testing.TB) (*dynamodb.Client, string) {
 	tb.Helper()
-	if skipWhy != "" {
-		tb.Skip(skipWhy)
-	}
-	if setupErr != nil {
-		tb.Fatal(setupErr)
-	}
-	db := newClient(endpoint, 0)
+	db := newClient(dynalitetest.Endpoint(tb), 0)
 	name := fmt.Sprintf("wrapi-cache-test-%d-%d", time.Now().UnixNano(), tables.Add(1))
 	ctx := context.Background()
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -26,20 +25,7 @@ import (
 	"github.com/wrapi-dev/wrapi/pkg/store/storetest"
 )
 
-// The emulator every test here uses (see pkg/dynalitetest).
-var (
-	endpoint string
-	skipWhy  string // node/npm missing outside CI: skip
-	setupErr error  // anything else: fail
-)
-
-func TestMain(m *testing.M) {
-	e := dynalitetest.Start(filepath.Join("..", "..", ".."))
-	endpoint, skipWhy, setupErr = e.Endpoint, e.SkipWhy, e.Err
-	code := m.Run()
-	e.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { dynalitetest.Main(m, filepath.Join("..", "..", "..")) }
 
 func newClient(endpoint string, retries int) *dynamodb.Client {
 	return dynalitetest.Client(endpoint, retries)
@@ -51,13 +37,7 @@ var tables atomic.Int64
 // the test ends.
 func newStore(t testing.TB) *Store {
 	t.Helper()
-	if skipWhy != "" {
-		t.Skip(skipWhy)
-	}
-	if setupErr != nil {
-		t.Fatal(setupErr)
-	}
-	db := newClient(endpoint, 0)
+	db := newClient(dynalitetest.Endpoint(t), 0)
 	name := fmt.Sprintf("wrapi-test-%d-%d", time.Now().UnixNano(), tables.Add(1))
 	s, err := New(Config{Client: db, Table: name})
 	if err != nil {
