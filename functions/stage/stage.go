@@ -200,9 +200,6 @@ func (c Config) Admin(d Deps) *admin.Service {
 	return s
 }
 
-// Getenv adapts os.Getenv (kept here so mains stay one-liners).
-func Getenv(k string) string { return os.Getenv(k) }
-
 // AdminHandler is the admin function's Lambda handler: one JSON command
 // in, one JSON response out. Errors are typed in the response, so the
 // invocation itself succeeds and no stack trace reaches the caller.

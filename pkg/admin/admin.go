@@ -5,7 +5,6 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/wrapi-dev/wrapi/pkg/budget"
 	"github.com/wrapi-dev/wrapi/pkg/identity"
-	"github.com/wrapi-dev/wrapi/pkg/meter"
 	"github.com/wrapi-dev/wrapi/pkg/money"
 	"github.com/wrapi-dev/wrapi/pkg/store"
 )
@@ -188,9 +186,6 @@ func Group(rows []store.UsageRow, by []string) Report {
 	return rep
 }
 
-// TotalTokens is input plus output tokens.
-func TotalTokens(u meter.Usage) int64 { return u.InputTokens + u.OutputTokens }
-
 // CreateKey issues a virtual key; the secret is returned once and never
 // stored.
 func (s *Service) CreateKey(ctx context.Context, user, project string) (string, store.Key, error) {
@@ -221,5 +216,3 @@ func (s *Service) Reservations(ctx context.Context) ([]store.Reservation, error)
 func (s *Service) Reap(ctx context.Context) (int, error) {
 	return s.Store.ReleaseExpired(ctx, s.now())
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -20,6 +20,7 @@ package budget
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -153,16 +154,8 @@ func Matching(limits []Limit, s Subject) []Limit {
 			out = append(out, l)
 		}
 	}
-	sortLimits(out)
+	slices.SortFunc(out, func(a, b Limit) int { return strings.Compare(a.ID, b.ID) })
 	return out
-}
-
-func sortLimits(ls []Limit) {
-	for i := 1; i < len(ls); i++ {
-		for j := i; j > 0 && ls[j].ID < ls[j-1].ID; j-- {
-			ls[j], ls[j-1] = ls[j-1], ls[j]
-		}
-	}
 }
 
 // CounterKey names the counter of one limit in one window.

@@ -178,3 +178,16 @@ func Endpoint(tb testing.TB) string {
 	}
 	return current.Endpoint
 }
+
+// Unreachable returns the URL of a loopback port nothing listens on, for
+// tests of a DynamoDB that cannot be reached.
+func Unreachable(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/wrapi-dev/wrapi/pkg/cache"
 	"github.com/wrapi-dev/wrapi/pkg/meter"
 	"github.com/wrapi-dev/wrapi/pkg/money"
+	"github.com/wrapi-dev/wrapi/pkg/store"
 )
 
 // Cache states reported in the x-wrapi-cache header.
@@ -97,14 +98,6 @@ func (c *call) startLookup(w http.ResponseWriter, r *http.Request, body []byte) 
 // original cost as saved.
 func (c *call) serveHit(w http.ResponseWriter, e *cache.Entry) {
 	h := c.h
-	if c.reserved {
-		c.reserved = false
-		go func() {
-			if err := h.cfg.Store.Release(context.Background(), c.rec.ID); err != nil {
-				h.log.Error("release after a cache hit failed; the reaper will release it", "err", err, "request_id", c.rec.ID)
-			}
-		}()
-	}
 	hdr := w.Header()
 	hdr.Set(HeaderCache, CacheHit)
 	hdr.Del(HeaderRemaining)
@@ -140,7 +133,9 @@ func (c *call) serveHit(w http.ResponseWriter, e *cache.Entry) {
 	h.wg.Add(1)
 	run := func() {
 		defer h.wg.Done()
-		h.writeRecord(rec)
+		// A reservation made alongside the lookup is returned in the same
+		// store step that records the hit.
+		c.finishStore(store.Outcome{Release: true}, rec)
 	}
 	if h.cfg.SyncFinish {
 		run()

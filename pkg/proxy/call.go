@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -183,7 +184,9 @@ func outputField(endpoint string) string {
 // matching limit. It may clamp the output bound in *body.
 func (c *call) reserve(ctx context.Context, body *[]byte) *apierror.Error {
 	h, p, m := c.h, c.parsed, c.model
-	limits, err := h.listLimits(ctx)
+	// Read on every request: a limit set a moment ago (CLI, dashboard,
+	// another Lambda) binds this request.
+	limits, err := h.cfg.Store.ListLimits(ctx)
 	if err != nil {
 		h.log.Error("list limits failed", "err", err, "request_id", c.rec.ID)
 		return apierror.StoreUnavailable()
@@ -217,9 +220,9 @@ func (c *call) reserve(ctx context.Context, body *[]byte) *apierror.Error {
 			afford := m.AffordableOutput(budget.Tightest(checks), input, tier) / choices
 			if afford < perChoice {
 				if afford < minOutputTokens {
-					d := budget.Decide(mustBound(m, input, minOutputTokens*choices, tier), checks)
-					if d.Refused != nil {
-						return apierror.BudgetExceeded(budget.RefusalMessage(*d.Refused, mustBound(m, input, minOutputTokens*choices, tier)))
+					least := mustBound(m, input, minOutputTokens*choices, tier)
+					if d := budget.Decide(least, checks); d.Refused != nil {
+						return apierror.BudgetExceeded(budget.RefusalMessage(*d.Refused, least))
 					}
 					return apierror.BudgetExceeded("budget exceeded: the remaining budget does not afford a useful response")
 				}
@@ -343,9 +346,7 @@ func (c *call) wrapResponse(resp *http.Response) error {
 	return nil
 }
 
-func isSSE(ct string) bool {
-	return len(ct) >= 17 && (ct[:17] == "text/event-stream")
-}
+func isSSE(ct string) bool { return strings.HasPrefix(ct, "text/event-stream") }
 
 // transportFailed finishes a call whose upstream request never got a
 // response.

@@ -69,13 +69,6 @@ type Config struct {
 	// runs after the response, off the client's critical path; Wait
 	// blocks until it is done.
 	SyncFinish bool
-	// LimitsTTL, when positive, reuses the list of limits for that long
-	// instead of reading it on every request. The default (0) reads it
-	// every time: a limit added elsewhere (the CLI, the dashboard, another
-	// Lambda) binds the very next request. With a TTL, a new limit binds
-	// only after it; a changed amount still applies at once, because every
-	// reservation re-reads the amounts of the limits it touches.
-	LimitsTTL time.Duration
 	// Cache answers repeated requests; nil disables caching.
 	Cache *cache.Cache
 	// CacheDefault caches requests that do not say (openai-proxy-caching
@@ -98,7 +91,6 @@ type Config struct {
 // Handler is the proxy.
 type Handler struct {
 	cfg     Config
-	limits  limitsCache
 	rp      *httputil.ReverseProxy
 	log     *slog.Logger
 	allowed map[string]bool
@@ -361,14 +353,11 @@ func isTimeout(err error) bool {
 func redact(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Op + ": " + redactInner(ue.Err)
-	}
-	return redactInner(err)
-}
-
-func redactInner(err error) string {
-	if err == nil {
-		return ""
+		err = ue.Err
+		if err == nil {
+			return ue.Op
+		}
+		return ue.Op + ": " + err.Error()
 	}
 	return err.Error()
 }

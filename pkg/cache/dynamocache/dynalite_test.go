@@ -8,10 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/wrapi-dev/wrapi/pkg/dynalitetest"
+	"github.com/wrapi-dev/wrapi/pkg/store/dynamo"
 )
 
 func TestMain(m *testing.M) { dynalitetest.Main(m, filepath.Join("..", "..", "..")) }
@@ -29,24 +28,14 @@ func newTable(tb testing.TB) (*dynamodb.Client, string) {
 	db := newClient(dynalitetest.Endpoint(tb), 0)
 	name := fmt.Sprintf("wrapi-cache-test-%d-%d", time.Now().UnixNano(), tables.Add(1))
 	ctx := context.Background()
-	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:   &name,
-		BillingMode: types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String(PartitionKey), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String(SortKey), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String(PartitionKey), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String(SortKey), KeyType: types.KeyTypeRange},
-		},
-	})
+	// The cache table has the store table's key schema (pk/sk strings, the
+	// contract in functions/README.md), so the store creates it.
+	st, err := dynamo.New(dynamo.Config{Client: db, Table: name})
+	if err == nil {
+		err = st.CreateTable(ctx)
+	}
 	if err != nil {
 		tb.Fatalf("create table %s: %v", name, err)
-	}
-	w := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) { o.MinDelay = 20 * time.Millisecond })
-	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: &name}, 30*time.Second); err != nil {
-		tb.Fatalf("table %s: %v", name, err)
 	}
 	tb.Cleanup(func() {
 		if _, err := db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &name}); err != nil {

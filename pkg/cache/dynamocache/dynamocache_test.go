@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/wrapi-dev/wrapi/pkg/cache"
 	"github.com/wrapi-dev/wrapi/pkg/cache/cachetest"
+	"github.com/wrapi-dev/wrapi/pkg/dynalitetest"
 )
 
 var ctx = context.Background()
@@ -523,13 +523,7 @@ func TestInvalidKeys(t *testing.T) {
 
 // TestUnavailable: an unreachable DynamoDB is an error, never a miss.
 func TestUnavailable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens there now
-	b, err := New(Config{Client: newClient("http://"+addr, 1), Table: "t"})
+	b, err := New(Config{Client: newClient(dynalitetest.Unreachable(t), 1), Table: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}

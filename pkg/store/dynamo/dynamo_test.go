@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -369,13 +368,7 @@ func TestInvalidInput(t *testing.T) {
 // TestUnavailable: a store that cannot be reached is an error (the proxy
 // fails closed), never a refusal, ErrNotFound or ErrConflict.
 func TestUnavailable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens there now
-	s, err := New(Config{Client: newClient("http://"+addr, 1), Table: "t"})
+	s, err := New(Config{Client: newClient(dynalitetest.Unreachable(t), 1), Table: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,6 @@ const (
 )
 
 type finishOp struct {
-	ctx  context.Context
 	o    store.Outcome
 	rec  store.Record
 	done chan error
@@ -38,9 +37,9 @@ type finishOp struct {
 type batcher struct {
 	once     sync.Once
 	stopOnce sync.Once
-	ops  chan *finishOp
-	stop chan struct{}
-	wg   sync.WaitGroup
+	ops      chan *finishOp
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 func (s *Store) startBatcher() {
@@ -65,7 +64,7 @@ func (s *Store) stopBatcher() {
 // release) and the request's record, committed with other requests' in
 // one transaction (see the group commit note above).
 func (s *Store) Finish(ctx context.Context, o store.Outcome, rec store.Record) error {
-	op := &finishOp{ctx: context.WithoutCancel(ctx), o: o, rec: rec, done: make(chan error, 1)}
+	op := &finishOp{o: o, rec: rec, done: make(chan error, 1)}
 	select {
 	case <-s.batch.stop:
 		return errors.New("sqlite: store closed")

@@ -403,7 +403,7 @@ func scanLimits(rows *sql.Rows) ([]budget.Limit, error) {
 
 func committed(ctx context.Context, q querier, k budget.CounterKey) (money.Nanos, error) {
 	var c int64
-	err := q.QueryRowContext(ctx, `SELECT committed FROM counters WHERE limit_id = ? AND win = ?`, k.LimitID, k.Window).Scan(&c)
+	err := q.QueryRowContext(ctx, qCommitted, k.LimitID, k.Window).Scan(&c)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
